@@ -1,0 +1,40 @@
+SHELL := /bin/bash
+# Two commands from a fresh clone (each creates .venv first when needed):
+#   make demo   set up and run the main job
+#   make test   set up and run the test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+# Real recordings beside the checkout (see tests/conftest.py); override with DATA=...
+DATA ?= ../shared/data
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# torch is pinned through the constraints file: an unpinned torch pulls GBs of CUDA wheels.
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test]" 2> >(grep -v "is ignored: it is neither" >&2)
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/eegcorpus catalog list
+	@if [ -f "$(DATA)/eegmmidb/S001/S001R03.edf" ]; then \
+		$(BIN)/eegcorpus inspect "$(DATA)/eegmmidb/S001/S001R03.edf"; \
+	else \
+		echo "($(DATA)/eegmmidb not found: skipping 'eegcorpus inspect' on a real file)"; \
+	fi
+
+# pytest exits 5 when it collects no test; that is not a failure of the suite.
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
+
+bench: $(STAMP)
+	$(BIN)/python bench/read_edf.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

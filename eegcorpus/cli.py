@@ -1,0 +1,187 @@
+"""The ``eegcorpus`` command line (typer).
+
+It lives inside the package as ``eegcorpus.cli``: a top-level module named ``cli`` would shadow
+(or be shadowed by) any other installed distribution that ships one.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(
+    help="Public EEG corpora into clean, coordinate-annotated zarr stores.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+catalog_app = typer.Typer(help="The dataset catalog: 14 pretraining and 8 downstream datasets.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+
+
+class Role(str, Enum):
+    pretrain = "pretrain"
+    downstream = "downstream"
+
+
+def _fail(message: str, code: int = 1) -> None:
+    """Print a one-line error to stderr and exit with ``code``."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _print_json(obj) -> None:
+    typer.echo(json.dumps(obj, indent=2, default=str))
+
+
+@catalog_app.command("list")
+def catalog_list(
+    role: Optional[Role] = typer.Option(None, help="Only datasets of this role."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
+) -> None:
+    """List the catalog's datasets (id, role, access, formats, hours)."""
+    from eegcorpus.catalog import CatalogError, load_catalog
+
+    try:
+        cards = load_catalog()
+    except CatalogError as err:
+        _fail(str(err))
+    rows = [card.summary() for card in cards.values() if role is None or card.role == role.value]
+    if as_json:
+        _print_json(rows)
+        return
+    header = f"{'id':<20} {'role':<10} {'access':<12} {'formats':<16} {'hours':>9}  name"
+    typer.echo(header)
+    typer.echo("-" * len(header))
+    for row in rows:
+        hours = row.get("hours")
+        hours_text = f"{hours:9.2f}" if isinstance(hours, (int, float)) else f"{'?':>9}"
+        if "hours" in row.get("unverified", []):
+            hours_text = hours_text.rstrip() + "*"
+        typer.echo(
+            f"{row['id']:<20} {row['role']:<10} {row['access']:<12} {','.join(row['formats']):<16} "
+            f"{hours_text:>9}  {row['name']}"
+        )
+    typer.echo("\n* unverified value")
+
+
+@catalog_app.command("show")
+def catalog_show(
+    dataset_id: str = typer.Argument(..., metavar="ID", help="Dataset id, e.g. eegmmidb."),
+    as_json: bool = typer.Option(False, "--json", help="Print the whole card as JSON."),
+) -> None:
+    """Show one dataset card."""
+    from eegcorpus.catalog import CatalogError, get_card
+
+    try:
+        card = get_card(dataset_id)
+    except CatalogError as err:
+        _fail(str(err))
+    data = card.to_dict()
+    if as_json:
+        _print_json(data)
+        return
+    import yaml
+
+    typer.echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100).rstrip())
+
+
+def describe_file(path: Path) -> dict:
+    """Everything ``eegcorpus inspect`` reports about one file, as a JSON-ready dict."""
+    from eegcorpus.channels import canonical_name, channel_position, lobe_of
+    from eegcorpus.readers import read_recording
+
+    rec = read_recording(path)
+    channels = []
+    for name, kind, unit in zip(rec.ch_names, rec.ch_types, rec.units):
+        position = channel_position(name) if kind == "eeg" else None
+        channels.append(
+            {
+                "name": name,
+                "canonical": canonical_name(name),
+                "type": kind,
+                "unit": unit,
+                "has_position": position is not None,
+                "lobe": lobe_of(name) if position is not None else None,
+            }
+        )
+    counts = Counter(rec.annotations["description"])
+    return {
+        "path": str(path),
+        "format": rec.format,
+        "sha256": rec.sha256,
+        "size_bytes": path.stat().st_size,
+        "sfreq": rec.sfreq if rec.n_channels else None,
+        "duration_s": rec.duration_s if rec.n_channels else None,
+        "n_samples": rec.n_times,
+        "n_channels": rec.n_channels,
+        "channel_types": dict(Counter(rec.ch_types)),
+        "n_eeg_with_position": sum(c["has_position"] for c in channels),
+        "channels": channels,
+        "aux_channels": [{"name": a.name, "type": a.ch_type, "sfreq": a.sfreq, "unit": a.unit} for a in rec.aux],
+        "meas_date": rec.meas_date.isoformat() if rec.meas_date else None,
+        "n_annotations": len(rec.annotations),
+        "annotations": dict(counts.most_common()),
+        "extra": {k: v for k, v in rec.extra.items() if k in ("gaps", "annotations_only", "data_format")},
+    }
+
+
+@app.command()
+def inspect(
+    path: Path = typer.Argument(..., exists=False, help="An EEG file (EDF, BDF, GDF, CNT, SET, MAT, CSV, VHDR)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """What a file holds: format, duration, rates, channels (canonical name, type, position), annotations."""
+    from eegcorpus.errors import EEGCorpusError
+
+    try:
+        info = describe_file(path)
+    except EEGCorpusError as err:
+        _fail(str(err))
+    except FileNotFoundError:
+        _fail(f"{path}: no such file")
+    if as_json:
+        _print_json(info)
+        return
+    duration = f"{info['duration_s']:.1f} s" if info["duration_s"] is not None else "no signals"
+    rate = f"{info['sfreq']:g} Hz" if info["sfreq"] else "-"
+    typer.echo(f"{info['path']}\n  format {info['format']}, {duration}, {rate}, {info['n_channels']} channels")
+    typer.echo(f"  types {info['channel_types']}; {info['n_eeg_with_position']} EEG channels with a 3D position")
+    for aux in info["aux_channels"]:
+        typer.echo(f"  other rate: {aux['name']} ({aux['type']}) at {aux['sfreq']:g} Hz")
+    if info["channels"]:
+        typer.echo(f"  {'name':<18} {'canonical':<12} {'type':<6} {'unit':<6} {'position':<9} lobe")
+        for ch in info["channels"]:
+            typer.echo(
+                f"  {ch['name']:<18} {ch['canonical']:<12} {ch['type']:<6} {ch['unit']:<6} "
+                f"{'yes' if ch['has_position'] else 'no':<9} {ch['lobe'] or '-'}"
+            )
+    typer.echo(f"  {info['n_annotations']} annotations")
+    for text, count in list(info["annotations"].items())[:10]:
+        typer.echo(f"    {count:5d} x {text}")
+    if len(info["annotations"]) > 10:
+        typer.echo(f"    ... {len(info['annotations']) - 10} more kinds")
+    for start, length in info["extra"].get("gaps", []):
+        typer.echo(f"  gap of {length:g} s at {start:g} s (EDF+D), zero-filled and annotated BAD_ACQ_SKIP")
+
+
+@app.command()
+def version() -> None:
+    """Print the eegcorpus version."""
+    from eegcorpus import __version__
+
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

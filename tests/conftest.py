@@ -1,0 +1,28 @@
+"""Shared fixtures. Real recordings live in ../shared/data beside the checkout (never in the repo)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("EEGCORPUS_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def shared_path(*parts: str) -> Path:
+    """Path under the shared real-data folder; skips the test when it is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(
+            f"real data not available: {path} is missing (tests that read real recordings need "
+            f"the shared data folder beside the checkout, or EEGCORPUS_SHARED_DATA set)"
+        )
+    return path
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The shared real-data folder (``../shared/data``); skips when absent."""
+    return shared_path()
