@@ -1,0 +1,186 @@
+"""The processing stage: one read Recording plus a Profile -> the signals a store holds.
+
+Order: keep the channel types the profile asks for and drop the card's non-EEG channels; name,
+place and assign a lobe to every channel; band-pass at the native rate; notch the line frequency
+where it would survive the band-pass; resample to the profile's rate. Every choice made on the way
+(which notch frequencies, which edges were skipped and why) is written into ``provenance``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from eegcorpus.channels import canonical_name, channel_positions, lobe_of
+from eegcorpus.errors import EEGCorpusError
+from eegcorpus.pipeline import filters
+from eegcorpus.pipeline.profiles import Profile
+from eegcorpus.recording import Recording
+
+
+class ProcessingError(EEGCorpusError):
+    """A recording cannot be processed (no usable channels, duplicate names, too short...)."""
+
+
+@dataclass
+class ProcessedRecording:
+    """Signals ready to store: float32 microvolts ``[channel, time]`` with channel coordinates."""
+
+    data: np.ndarray
+    sfreq: float
+    ch_names: list[str]  # as in the source file
+    canonical: list[str]
+    ch_types: list[str]
+    positions: np.ndarray  # (n_channels, 3) metres, head frame; NaN when unknown
+    lobes: list[str]  # "" when a channel has no lobe
+    annotations: pd.DataFrame
+    provenance: dict = field(default_factory=dict)
+
+    @property
+    def n_times(self) -> int:
+        return self.data.shape[1]
+
+    @property
+    def duration_s(self) -> float:
+        return self.n_times / self.sfreq
+
+
+def _dropped(name: str, canonical: str, patterns) -> bool:
+    return any(
+        fnmatch.fnmatchcase(name.upper(), p.upper()) or fnmatch.fnmatchcase(canonical.upper(), p.upper())
+        for p in patterns
+    )
+
+
+def select_channels(rec: Recording, profile: Profile, drop=()) -> tuple[list[int], dict]:
+    """Indices of the channels to keep, and a record of what was dropped and why."""
+    keep, dropped = [], {}
+    for i, (name, kind) in enumerate(zip(rec.ch_names, rec.ch_types)):
+        if kind not in profile.channel_types:
+            dropped[name] = f"type {kind}"
+        elif _dropped(name, canonical_name(name), drop):
+            dropped[name] = "listed in the dataset card's drop_channels"
+        else:
+            keep.append(i)
+    return keep, dropped
+
+
+def process_recording(
+    rec: Recording,
+    profile: Profile,
+    *,
+    line_freq: float | None = None,
+    drop_channels=(),
+    channel_map: dict[str, str] | None = None,
+) -> ProcessedRecording:
+    """Apply ``profile`` to one recording.
+
+    Parameters
+    ----------
+    rec : Recording
+        As returned by a reader.
+    profile : Profile
+        What to do.
+    line_freq : float | None
+        The dataset's mains frequency, used when the profile's notch is ``"line"``.
+    drop_channels : sequence of str
+        Names or glob patterns (matched case-insensitively against the file's name and the
+        canonical name) of channels to drop, from the dataset card.
+    channel_map : dict | None
+        Dataset-specific renames applied before canonicalisation (e.g. Biosemi ``A1`` ->
+        ``Fp1``), as ``{file name: electrode name}``.
+
+    Raises
+    ------
+    ProcessingError
+        No channel left, duplicate canonical names, channels without position under
+        ``on_missing_position="raise"``, a recording shorter than the filter needs, or a notch
+        asked for without a line frequency.
+    """
+    keep, dropped = select_channels(rec, profile, drop_channels)
+    if not keep:
+        raise ProcessingError(f"no channel of type {'/'.join(profile.channel_types)} left after dropping {len(dropped)}")
+    names = [rec.ch_names[i] for i in keep]
+    mapped = [(channel_map or {}).get(n, n) for n in names]
+    canonical = [canonical_name(n) for n in mapped]
+    duplicates = sorted({c for c in canonical if canonical.count(c) > 1})
+    if duplicates:
+        raise ProcessingError(f"several channels map to the same electrode: {', '.join(duplicates)}")
+
+    policy = "raise" if profile.on_missing_position == "raise" else "nan"
+    try:
+        positions, has_position = channel_positions(mapped, on_missing=policy)
+    except EEGCorpusError as err:
+        raise ProcessingError(str(err)) from err
+    if profile.on_missing_position == "drop" and not has_position.all():
+        for name, ok in zip(names, has_position):
+            if not ok:
+                dropped[name] = "no known position"
+        sel = np.flatnonzero(has_position)
+        if len(sel) == 0:
+            raise ProcessingError("no channel with a known position")
+        keep = [keep[i] for i in sel]
+        names, mapped, canonical = ([seq[i] for i in sel] for seq in (names, mapped, canonical))
+        positions = positions[sel]
+
+    data = rec.data[keep]
+    if not np.all(np.isfinite(data)):
+        raise ProcessingError("non-finite samples (NaN or Inf)")
+    sfreq = rec.sfreq
+    target = profile.sfreq or sfreq
+    provenance: dict = {"dropped_channels": dropped, "native_sfreq": sfreq}
+
+    # Band-pass at the native rate. An upper edge the native rate cannot hold (Sleep-EDF at
+    # 100 Hz under a 75 Hz profile) is left to the resampler's anti-alias filter.
+    l_freq, h_freq = profile.l_freq, profile.h_freq
+    if h_freq is not None:
+        _, h_trans = filters.auto_transitions(sfreq, None, h_freq) if h_freq < sfreq / 2 else (None, 0.0)
+        if h_freq >= sfreq / 2 or h_trans <= 0:
+            provenance["h_freq_skipped"] = f"{h_freq} Hz is not below the native Nyquist {sfreq / 2} Hz"
+            h_freq = None
+    if l_freq is not None or h_freq is not None:
+        taps = filters.design_bandpass(sfreq, l_freq, h_freq)
+        if len(taps) > 3 * data.shape[1]:
+            raise ProcessingError(
+                f"recording too short for the band-pass: {data.shape[1] / sfreq:.1f} s, the filter "
+                f"spans {len(taps) / sfreq:.1f} s"
+            )
+        data = filters.apply_zero_phase(data, taps)
+        provenance["bandpass"] = {"l_freq": l_freq, "h_freq": h_freq, "n_taps": len(taps), "design": "firwin hamming, zero phase, MNE auto transitions"}
+
+    # Notch only where the line (or a harmonic) would survive the rest of the chain.
+    if profile.notch is not None:
+        base = line_freq if profile.notch == "line" else float(profile.notch)
+        if base is None:
+            raise ProcessingError("the profile asks for a line-frequency notch but the dataset has no line_freq")
+        upper = target / 2.0
+        if h_freq is not None:
+            upper = min(upper, h_freq + filters.auto_transitions(sfreq, None, h_freq)[1])
+        freqs = filters.notch_frequencies(base, sfreq, upper)
+        if freqs:
+            data = filters.notch(data, sfreq, freqs)
+        provenance["notch"] = {
+            "line_freq": base,
+            "applied_hz": freqs,
+            "skipped_reason": None if freqs else f"{base} Hz and harmonics lie above {upper:g} Hz, where the band-pass or resampler already removes them",
+        }
+
+    if target != sfreq:
+        data = filters.resample(data, sfreq, target)
+        provenance["resample"] = {"from": sfreq, "to": target, "method": "polyphase (scipy resample_poly, Kaiser window)"}
+
+    lobes = [lobe_of(n) or "" for n in mapped]
+    return ProcessedRecording(
+        data=np.ascontiguousarray(data, dtype=np.float32),
+        sfreq=float(target),
+        ch_names=names,
+        canonical=canonical,
+        ch_types=[rec.ch_types[i] for i in keep],
+        positions=positions,
+        lobes=lobes,
+        annotations=rec.annotations.copy(),
+        provenance=provenance,
+    )
