@@ -172,6 +172,76 @@ def inspect(
 
 
 @app.command()
+def build(
+    dataset: str = typer.Argument(..., help="Catalog id (see 'eegcorpus catalog list')."),
+    raw: Path = typer.Option(..., "--raw", help="Folder with the dataset's files in their documented layout."),
+    out: Path = typer.Option(..., "--out", help="The zarr store to create or resume."),
+    profile: str = typer.Option("neuript", "--profile", help="neuript, labram, cbramod, or a .toml/.yaml profile file."),
+    scheduler: str = typer.Option("threads", "--scheduler", help="threads, processes, sync, or tcp://HOST:PORT of a dask.distributed scheduler."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Local workers (default: all cores)."),
+    subjects: Optional[list[str]] = typer.Option(None, "--subjects", help="Only these subjects (repeat the option)."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N recordings."),
+    strict: bool = typer.Option(False, "--strict", help="Stop at the first failure."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Build (or resume) the zarr store of one dataset.
+
+    Exit status: 0 when every recording is stored, 3 when some failed (listed in the store's
+    failures table; the others are stored), 1 when the build could not run or --strict stopped it.
+    """
+    from eegcorpus.build import build as run_build
+    from eegcorpus.errors import EEGCorpusError
+
+    try:
+        result = run_build(
+            dataset, raw, out, profile=profile, scheduler=scheduler, workers=workers,
+            subjects=subjects, limit=limit, strict=strict, progress=progress,
+        )
+    except (EEGCorpusError, ValueError) as err:
+        _fail(" ".join(str(err).split()))
+    if as_json:
+        _print_json(
+            {
+                "store": str(result.store), "written": len(result.written), "skipped": len(result.skipped),
+                "failed": result.n_failed, "failures": result.failed, "hours": round(result.hours, 4),
+                "seconds": round(result.seconds, 2),
+            }
+        )
+    else:
+        typer.echo(result.summary())
+        for failure in result.failed:
+            typer.echo(f"  failed ({failure['stage']}): {failure['error']}", err=True)
+    if result.n_failed:
+        raise typer.Exit(3)
+
+
+@app.command()
+def stats(
+    store: Path = typer.Argument(..., help="A store written by 'eegcorpus build'."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    plots: Optional[Path] = typer.Option(None, "--plots", help="Write PNG figures into this folder."),
+) -> None:
+    """Recordings, subjects, hours, channel coverage, amplitudes, flat/saturated channels, labels, failures."""
+    from eegcorpus.stats import compute_stats, format_stats, write_plots
+    from eegcorpus.store import open_store
+
+    try:
+        opened = open_store(store)
+    except FileNotFoundError as err:
+        _fail(str(err))
+    result = compute_stats(opened)
+    if plots is not None:
+        result["plots"] = [str(p) for p in write_plots(opened, result, plots)]
+    if as_json:
+        _print_json(result)
+    else:
+        typer.echo(format_stats(result))
+        for path in result.get("plots", []):
+            typer.echo(f"  wrote {path}")
+
+
+@app.command()
 def version() -> None:
     """Print the eegcorpus version."""
     from eegcorpus import __version__

@@ -189,18 +189,45 @@ def notch(x: np.ndarray, sfreq: float, freqs) -> np.ndarray:
     return out
 
 
-def resample(x: np.ndarray, sfreq: float, new_sfreq: float) -> np.ndarray:
-    """Polyphase resampling along the last axis (rational factor from the two rates).
+#: Samples of odd-reflection padding on each side before FFT resampling (MNE uses 100).
+_RESAMPLE_PAD = 100
 
-    ``scipy.signal.resample_poly`` filters with a Kaiser-windowed FIR, which needs far fewer
-    operations than FFT resampling of a whole recording.
+
+def resample(x: np.ndarray, sfreq: float, new_sfreq: float) -> np.ndarray:
+    """FFT resampling along the last axis, with odd-reflection padding against edge effects.
+
+    The spectrum is cut (or zero-extended) at the new Nyquist frequency, as
+    ``mne.filter.resample`` does. Polyphase resampling was tried first and rejected: its
+    Kaiser anti-alias filter rolls off well below the new Nyquist frequency, which on real EEG
+    band-passed to 0.1-30 Hz and resampled to 64 Hz left channels correlating only 0.9987 with
+    MNE's result. The padded length is picked to be a fast FFT size whose resampled length is
+    exact, so no sample is interpolated twice.
     """
     if new_sfreq == sfreq:
         return np.asarray(x)
     ratio = Fraction(new_sfreq / sfreq).limit_denominator(10_000)
     if abs(float(ratio) - new_sfreq / sfreq) > 1e-9:
         raise ValueError(f"Cannot resample {sfreq} Hz to {new_sfreq} Hz with a rational factor.")
-    return signal.resample_poly(x, ratio.numerator, ratio.denominator, axis=-1, padtype="line")
+    up, down = ratio.numerator, ratio.denominator
+    x = np.asarray(x)
+    n = x.shape[-1]
+    pad = -(-_RESAMPLE_PAD // down) * down  # a multiple of `down`: the crop is exact
+    length = n + 2 * pad
+    while length % down or sp_fft.next_fast_len(length, real=True) != length:
+        length += 1
+    padded = _pad_odd_reflect(x.reshape(-1, n), pad)
+    padded = np.pad(padded, [(0, 0), (0, length - padded.shape[-1])], mode="edge")
+    new_length = length * up // down
+    spectrum = sp_fft.rfft(padded, axis=-1)
+    keep = min(spectrum.shape[-1], new_length // 2 + 1)
+    out_spectrum = np.zeros(padded.shape[:-1] + (new_length // 2 + 1,), dtype=spectrum.dtype)
+    out_spectrum[..., :keep] = spectrum[..., :keep]
+    if new_length < length and new_length % 2 == 0:
+        out_spectrum[..., -1] *= 0.5  # the new Nyquist bin stands for both its signs
+    out = sp_fft.irfft(out_spectrum, n=new_length, axis=-1) * (new_length / length)
+    start = pad * up // down
+    out = out[:, start : start + resampled_length(n, sfreq, new_sfreq)]
+    return out.reshape(x.shape[:-1] + (out.shape[-1],)).astype(x.dtype, copy=False)
 
 
 def resampled_length(n_samples: int, sfreq: float, new_sfreq: float) -> int:

@@ -1,0 +1,361 @@
+"""``eegcorpus build``: raw files of one catalog dataset -> a resumable zarr store, with dask.
+
+One dask task per recording. A task carries only paths and parameters (never signals), reads
+its file, processes it, writes and publishes it into the store, and returns a small dict; the
+client only collects those dicts, updates the progress bar and writes the tables. So the same
+code runs on the local threaded or multiprocess scheduler and on a dask.distributed cluster.
+
+Resume and idempotence: a recording already published with the same source (size and mtime, or
+sha256), profile digest and pipeline version is skipped, so re-running a finished build does
+nothing and says so. A killed build leaves only whole recordings behind (see
+:mod:`eegcorpus.store.writer`); the next run rebuilds the index from them and goes on.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from eegcorpus._validate import check_option
+from eegcorpus.errors import EEGCorpusError
+from eegcorpus.pipeline.profiles import Profile, load_profile
+from eegcorpus.store import (
+    TABLES,
+    INDEX_COLUMNS,
+    index_row,
+    init_store,
+    read_json,
+    rebuild_index_rows,
+    recording_attrs,
+    write_json_atomic,
+    write_recording,
+)
+from eegcorpus.store.writer import PIPELINE_VERSION, choose_quantum
+
+_PERCENTILES = (1, 5, 25, 50, 75, 95, 99)
+#: A channel whose processed standard deviation is below this is flat (disconnected).
+FLAT_STD_UV = 0.5
+#: A raw channel that sits at its own extreme value this often is clipped (saturated).
+SATURATION_FRACTION = 1e-3
+
+
+class BuildError(EEGCorpusError):
+    """The build as a whole cannot run (no files, bad arguments, strict-mode failure)."""
+
+
+@dataclass
+class BuildResult:
+    store: Path
+    written: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[dict] = field(default_factory=list)
+    hours: float = 0.0
+    seconds: float = 0.0
+
+    @property
+    def n_failed(self) -> int:
+        return len(self.failed)
+
+    def summary(self) -> str:
+        done = f"{len(self.written)} written, {len(self.skipped)} already up to date, {self.n_failed} failed"
+        if not self.written and not self.failed:
+            return f"nothing to do: all {len(self.skipped)} recordings in {self.store} are up to date"
+        return f"{done}; {self.hours:.2f} h of recordings processed in {self.seconds:.1f} s -> {self.store}"
+
+
+@lru_cache(maxsize=None)
+def _adapter(dataset_id: str):
+    from eegcorpus.datasets import get_adapter
+
+    return get_adapter(dataset_id)
+
+
+def _versions() -> dict:
+    import importlib.metadata as md
+
+    out = {}
+    for name in ("eegcorpus", "numpy", "scipy", "zarr", "xarray", "mne"):
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split()) or type(err).__name__
+
+
+def _channel_qc(raw_data: np.ndarray, processed: np.ndarray) -> dict:
+    """Per-channel amplitude percentiles (processed), flat and saturated flags."""
+    pct = np.percentile(processed, _PERCENTILES, axis=1).T
+    std = processed.std(axis=1)
+    n = raw_data.shape[1]
+    hits = (raw_data == raw_data.max(axis=1, keepdims=True)).sum(axis=1) + (raw_data == raw_data.min(axis=1, keepdims=True)).sum(axis=1)
+    saturated = (hits > max(10, SATURATION_FRACTION * n)) & (raw_data.max(axis=1) > raw_data.min(axis=1))
+    return {
+        "percentiles": list(_PERCENTILES),
+        "amplitude_percentiles_uv": np.round(pct, 2).tolist(),
+        "std_uv": np.round(std, 3).tolist(),
+        "flat": (std < FLAT_STD_UV).tolist(),
+        "saturated": saturated.tolist(),
+    }
+
+
+def _mean_spectrum(data: np.ndarray, sfreq: float) -> dict:
+    from scipy.signal import welch
+
+    nper = int(min(data.shape[1], 2 ** int(np.log2(max(sfreq * 2, 16)))))
+    freqs, psd = welch(data, fs=sfreq, nperseg=nper, axis=-1)
+    return {"freqs_hz": np.round(freqs, 3).tolist(), "mean_log10_psd_uv2_per_hz": np.round(np.log10(psd.mean(axis=0) + 1e-12), 4).tolist()}
+
+
+def build_one(store: str, raw_root: str, dataset_id: str, source: dict, profile: dict, line_freq: float | None, drop_channels: list[str], strict: bool = False) -> dict:
+    """Process and publish one recording. The dask task: arguments and result are small.
+
+    Returns
+    -------
+    dict
+        ``status`` ("written", "skipped" or "failed"), ``recording_id``, ``hours``, and
+        ``row`` (index row) or ``failure`` (file, stage, error).
+    """
+    from eegcorpus.datasets.base import Source
+    from eegcorpus.pipeline.process import process_recording
+
+    root, raw = Path(store), Path(raw_root)
+    src = Source(**source)
+    prof = Profile(**{**profile, "channel_types": tuple(profile["channel_types"])})
+    path = raw / src.path
+    stage = "find"
+    try:
+        stat = path.stat()
+        old = recording_attrs(root, src.recording_id)
+        same_setup = old is not None and old.get("profile_digest") == prof.digest and old.get("pipeline_version") == PIPELINE_VERSION
+        if same_setup and old.get("source_size") == stat.st_size and old.get("source_mtime_ns") == stat.st_mtime_ns:
+            return {"status": "skipped", "recording_id": src.recording_id, "hours": 0.0, "row": index_row(old)}
+        stage = "read"
+        adapter = _adapter(dataset_id)
+        rec = adapter.read(raw, src)
+        if same_setup and old.get("source_sha256") == rec.sha256:
+            return {"status": "skipped", "recording_id": src.recording_id, "hours": 0.0, "row": index_row(old)}
+        stage = "process"
+        processed = process_recording(rec, prof, line_freq=line_freq, drop_channels=drop_channels, channel_map=adapter.channel_map)
+        events = adapter.events(src, rec)
+        raw_kept = rec.get_data([rec.ch_names.index(n) for n in processed.ch_names])
+        quantum = choose_quantum(processed.data, prof.quantum_uv) if prof.storage == "int16" else None
+        attrs = {
+            "recording_id": src.recording_id,
+            "dataset": dataset_id,
+            "subject": src.subject,
+            "session": src.session,
+            "run": src.run,
+            "task": src.task,
+            "label": src.label,
+            "source_path": src.path,
+            "source_sha256": rec.sha256,
+            "source_size": stat.st_size,
+            "source_mtime_ns": stat.st_mtime_ns,
+            "source_format": rec.format,
+            "meas_date": rec.meas_date.isoformat() if rec.meas_date else None,
+            "sfreq": processed.sfreq,
+            "units": "uV",
+            "n_channels": int(processed.data.shape[0]),
+            "n_samples": int(processed.n_times),
+            "duration_s": float(processed.duration_s),
+            "quantum_uv": quantum,
+            "profile": prof.name,
+            "profile_version": prof.version,
+            "profile_digest": prof.digest,
+            "profile_params": prof.to_dict(),
+            "pipeline_version": PIPELINE_VERSION,
+            "provenance": processed.provenance,
+            "versions": _versions(),
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "qc": _channel_qc(raw_kept, processed.data),
+            "spectrum": _mean_spectrum(processed.data, processed.sfreq),
+            "events": {
+                "onset": [float(v) for v in events["onset"]],
+                "duration": [float(v) for v in events["duration"]],
+                "description": [str(v) for v in events["description"]],
+                "label": [None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in events["label"]],
+            },
+        }
+        stage = "write"
+        write_recording(root, src.recording_id, processed, attrs, prof)
+        return {"status": "written", "recording_id": src.recording_id, "hours": processed.duration_s / 3600, "row": index_row(attrs)}
+    except (EEGCorpusError, OSError, ValueError) as err:
+        if strict:
+            raise BuildError(f"{path}: {stage} failed: {_one_line(err)}") from err
+        message = _one_line(err)
+        if not message.startswith(str(path)):
+            message = f"{path}: {message}"
+        return {"status": "failed", "recording_id": src.recording_id, "hours": 0.0, "failure": {"file": src.path, "stage": stage, "error": message}}
+
+
+def _select(sources, subjects, limit):
+    if subjects:
+        wanted = {str(int(s)) if str(s).isdigit() else str(s) for s in subjects}
+        sources = [s for s in sources if s.subject in wanted]
+    if limit is not None:
+        sources = sources[:limit]
+    return sources
+
+
+def build(
+    dataset: str,
+    raw: str | Path,
+    out: str | Path,
+    *,
+    profile: str | Path | Profile = "neuript",
+    scheduler: str = "threads",
+    workers: int | None = None,
+    subjects=None,
+    limit: int | None = None,
+    strict: bool = False,
+    progress: bool = True,
+) -> BuildResult:
+    """Build (or resume) the store of one catalog dataset.
+
+    Parameters
+    ----------
+    dataset : str
+        A catalog id (``eegcorpus catalog list``).
+    raw : path-like
+        Folder holding the dataset's files in its documented layout (any depth below).
+    out : path-like
+        The store (created if missing).
+    profile : str | path | Profile
+        ``neuript`` (default), ``labram``, ``cbramod`` or a TOML/YAML profile file.
+    scheduler : "threads" | "processes" | "sync" | "tcp://HOST:PORT"
+        dask's local threaded (default) or multiprocess scheduler, a single thread for
+        debugging, or the address of a dask.distributed scheduler.
+    workers : int | None
+        Local workers (default: all cores).
+    subjects : list | None
+        Only these subjects (dataset numbering).
+    limit : int | None
+        Only the first N recordings (after the subject filter).
+    strict : bool
+        Stop at the first failure instead of recording it and going on.
+    """
+    started = time.perf_counter()
+    if not str(scheduler).startswith("tcp://"):
+        check_option("scheduler", scheduler, ("threads", "processes", "sync", "tcp://HOST:PORT"))
+    from eegcorpus.catalog import get_card
+
+    card = get_card(dataset)
+    prof = profile if isinstance(profile, Profile) else load_profile(profile)
+    raw, out = Path(raw), Path(out)
+    if not raw.is_dir():
+        raise BuildError(f"{raw}: raw folder not found")
+    adapter = _adapter(dataset)
+    sources = _select(adapter.find(raw), subjects, limit)
+    if not sources:
+        raise BuildError(
+            f"no {dataset} files under {raw} (layout {card.layout.pattern!r}). {card.access_notes}".strip()
+        )
+    init_store(out)
+    args = (str(out), str(raw), dataset)
+    common = (prof.to_dict(), float(card.line_freq) if card.line_freq else None, list(card.drop_channels), strict)
+    payloads = [s.to_dict() for s in sources]
+
+    from tqdm import tqdm
+
+    result = BuildResult(store=out)
+    bar = tqdm(total=len(payloads), unit="rec", desc=f"build {dataset}", disable=not progress, dynamic_ncols=True)
+
+    def collect(res: dict) -> None:
+        {"written": result.written, "skipped": result.skipped}.get(res["status"], []).append(res["recording_id"])
+        if res["status"] == "failed":
+            result.failed.append(res["failure"])
+            bar.write(f"failed: {res['failure']['error']}")
+        result.hours += res["hours"]
+        bar.set_postfix(hours=f"{result.hours:.2f}", failed=result.n_failed, refresh=False)
+        bar.update(1)
+
+    results: list[dict] = []
+    try:
+        if str(scheduler).startswith("tcp://"):
+            results = _run_distributed(scheduler, args, payloads, common, collect)
+        else:
+            results = _run_local(scheduler, workers, args, payloads, common, collect)
+    finally:
+        bar.close()
+        result.seconds = time.perf_counter() - started
+        _write_tables(out, results, dataset, prof, result)
+    return result
+
+
+def _run_local(scheduler, workers, args, payloads, common, collect) -> list[dict]:
+    import dask
+    from dask.callbacks import Callback
+
+    tasks = [dask.delayed(build_one, pure=False)(*args, payload, *common) for payload in payloads]
+
+    class _Progress(Callback):
+        def _posttask(self, key, res, dsk, state, worker_id):
+            if isinstance(res, dict) and "status" in res:
+                collect(res)
+
+    with _Progress():
+        kwargs = {"scheduler": scheduler}
+        if workers and scheduler != "sync":
+            kwargs["num_workers"] = workers
+        return list(dask.compute(*tasks, **kwargs))
+
+
+def _run_distributed(address, args, payloads, common, collect) -> list[dict]:
+    from distributed import Client, as_completed
+
+    results = []
+    with Client(address) as client:
+        futures = [client.submit(build_one, *args, payload, *common, pure=False) for payload in payloads]
+        try:
+            for future in as_completed(futures):
+                res = future.result()
+                results.append(res)
+                collect(res)
+        except BaseException:
+            client.cancel(futures)
+            raise
+    return results
+
+
+def _write_tables(out: Path, results: list[dict], dataset: str, prof: Profile, result: BuildResult) -> None:
+    """Index, failures and build log, each written atomically after the run (even a failed one)."""
+    tables = out / TABLES
+    cached = read_json(tables / "recordings.json", [])
+    fresh = {r["row"]["recording_id"]: r["row"] for r in results if "row" in r}
+    merged = [fresh.pop(row["recording_id"], row) for row in cached] + list(fresh.values())
+    rows = rebuild_index_rows(out, merged)
+    write_json_atomic(tables / "recordings.json", [{k: row.get(k) for k in ("recording_id",) + INDEX_COLUMNS} for row in rows])
+
+    done = {r["row"]["source_path"] for r in results if "row" in r}
+    failures = [f for f in read_json(tables / "failures.json", []) if f["file"] not in done]
+    seen = {f["file"] for f in failures}
+    failures += [r["failure"] for r in results if r["status"] == "failed" and r["failure"]["file"] not in seen]
+    write_json_atomic(tables / "failures.json", failures)
+
+    log = read_json(tables / "builds.json", [])
+    log.append(
+        {
+            "dataset": dataset,
+            "profile": prof.name,
+            "profile_digest": prof.digest,
+            "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "written": len(result.written),
+            "skipped": len(result.skipped),
+            "failed": result.n_failed,
+            "hours": round(result.hours, 4),
+            "seconds": round(result.seconds, 2),
+            "versions": _versions(),
+            "pid": os.getpid(),
+        }
+    )
+    write_json_atomic(tables / "builds.json", log)

@@ -1,0 +1,203 @@
+"""Zarr v3 stores of processed recordings, readable by plain xarray.
+
+Layout::
+
+    STORE/
+      zarr.json                 root group (attribute eegcorpus_store_format)
+      recordings/<id>/          one xarray dataset per recording: signal [channel, time] with
+                                coordinates ch_name, ch_name_orig, ch_type, x, y, z, lobe and
+                                attributes sfreq, units, dataset, subject, ..., provenance
+      recordings/<id>/COMPLETE  written last inside staging, before publication
+      tables/recordings.json    the recordings index (a cache of the recordings' attributes)
+      tables/failures.json      file, stage, error for every input that could not be stored
+      tables/builds.json        one entry per build run (profile, versions, counts)
+      .staging/                 recordings being written (never read)
+
+``xarray.open_zarr(STORE, group="recordings/<id>", consolidated=False)`` opens one recording
+(values in microvolts). Metadata is not consolidated: xarray looks for it at the store root,
+which would change with every recording a build adds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from eegcorpus.store.writer import RECORDINGS, STAGING, TABLES, init_store, write_recording
+
+#: Index columns, in order (the recording id is the index).
+INDEX_COLUMNS = (
+    "dataset",
+    "subject",
+    "session",
+    "run",
+    "task",
+    "label",
+    "source_path",
+    "source_sha256",
+    "source_size",
+    "source_mtime_ns",
+    "source_format",
+    "sfreq",
+    "n_channels",
+    "n_samples",
+    "duration_s",
+    "quantum_uv",
+    "profile",
+    "profile_digest",
+    "pipeline_version",
+)
+
+
+def read_json(path: Path, default):
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return default
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    """Write JSON to a temporary file and rename it over ``path`` (never a half-written table)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=1, default=_json_default))
+    os.replace(tmp, path)
+
+
+def _json_default(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def recording_attrs(root: Path, recording_id: str) -> dict | None:
+    """A published recording's attributes, or None when it is absent or incomplete."""
+    folder = root / RECORDINGS / recording_id
+    if not (folder / "COMPLETE").exists():
+        return None
+    try:
+        return json.loads((folder / "zarr.json").read_text()).get("attributes", {})
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def index_row(attrs: dict) -> dict:
+    return {"recording_id": attrs["recording_id"], **{c: attrs.get(c) for c in INDEX_COLUMNS}}
+
+
+def published_ids(root: Path) -> list[str]:
+    folder = root / RECORDINGS
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and (p / "COMPLETE").exists())
+
+
+def rebuild_index_rows(root: Path, cached_rows: list[dict] | None = None) -> list[dict]:
+    """Index rows for every published recording: cached rows where they are still valid, the
+    recording's own attributes otherwise (after a build was killed before saving its table)."""
+    cached = {row["recording_id"]: row for row in (cached_rows or [])}
+    rows = []
+    for rid in published_ids(root):
+        row = cached.get(rid)
+        if row is None:
+            attrs = recording_attrs(root, rid)
+            if attrs is None:
+                continue
+            row = index_row(attrs)
+        rows.append(row)
+    return rows
+
+
+class Store:
+    """A store on disk: its recordings index, recordings, events and failures.
+
+    Use :func:`open_store`.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not (self.path / "zarr.json").exists() or not (self.path / RECORDINGS).is_dir():
+            raise FileNotFoundError(f"{self.path}: not an eegcorpus store (no zarr.json and recordings/)")
+
+    def __repr__(self) -> str:
+        return f"<Store {self.path} | {len(self.index)} recordings>"
+
+    @cached_property
+    def index(self) -> pd.DataFrame:
+        """One row per recording, indexed by recording id (see :data:`INDEX_COLUMNS`)."""
+        rows = rebuild_index_rows(self.path, read_json(self.path / TABLES / "recordings.json", []))
+        frame = pd.DataFrame(rows, columns=("recording_id",) + INDEX_COLUMNS)
+        return frame.set_index("recording_id").sort_index()
+
+    def refresh(self) -> "Store":
+        """Forget cached tables (after a build added recordings)."""
+        self.__dict__.pop("index", None)
+        return self
+
+    def attrs(self, recording_id: str) -> dict:
+        """All attributes of one recording (provenance, profile parameters, versions, events)."""
+        attrs = recording_attrs(self.path, recording_id)
+        if attrs is None:
+            raise KeyError(f"recording {recording_id!r} is not in {self.path}")
+        return attrs
+
+    def dataset(self, recording_id: str):
+        """One recording as a lazy xarray Dataset (``signal`` plus channel coordinates)."""
+        import xarray as xr
+
+        if recording_attrs(self.path, recording_id) is None:
+            raise KeyError(f"recording {recording_id!r} is not in {self.path}")
+        return xr.open_zarr(str(self.path), group=f"{RECORDINGS}/{recording_id}", consolidated=False, zarr_format=3)
+
+    def recording(self, recording_id: str):
+        """One recording as an in-memory ``xarray.DataArray`` ``[channel, time]`` in microvolts."""
+        ds = self.dataset(recording_id)
+        signal = ds["signal"].load().astype(np.float32)
+        signal.attrs.update(ds.attrs)
+        signal.attrs.pop("events", None)
+        return signal
+
+    def events(self, recording_id: str | None = None) -> pd.DataFrame:
+        """Events and labels (onset and duration in seconds), for one recording or all."""
+        ids = [recording_id] if recording_id else list(self.index.index)
+        frames = []
+        for rid in ids:
+            ev = self.attrs(rid).get("events") or {}
+            frame = pd.DataFrame({k: ev.get(k, []) for k in ("onset", "duration", "description", "label")})
+            frame.insert(0, "recording_id", rid)
+            frames.append(frame)
+        if not frames:
+            return pd.DataFrame(columns=["recording_id", "onset", "duration", "description", "label"])
+        return pd.concat(frames, ignore_index=True)
+
+    @property
+    def failures(self) -> pd.DataFrame:
+        """Inputs that could not be stored: file, stage, error."""
+        return pd.DataFrame(read_json(self.path / TABLES / "failures.json", []), columns=["file", "stage", "error"])
+
+    @property
+    def builds(self) -> list[dict]:
+        return read_json(self.path / TABLES / "builds.json", [])
+
+
+def open_store(path: str | Path) -> Store:
+    """Open a store written by ``eegcorpus build``.
+
+    Examples
+    --------
+    >>> store = open_store("stores/eegmmidb")          # doctest: +SKIP
+    >>> store.index[["subject", "run", "duration_s"]]  # doctest: +SKIP
+    >>> store.recording("eegmmidb.S001R03")            # doctest: +SKIP
+    """
+    return Store(path)
+
+
+__all__ = ["INDEX_COLUMNS", "STAGING", "Store", "init_store", "open_store", "write_recording"]

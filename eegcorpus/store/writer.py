@@ -1,0 +1,151 @@
+"""Writing one processed recording into a store, published atomically.
+
+A recording is written in full under ``STORE/.staging/`` and then renamed into
+``STORE/recordings/<id>``: a reader lists only ``recordings/``, so it sees a recording whole or
+not at all. Each recording is one zarr group that plain xarray opens as a ``[channel, time]``
+dataset with channel coordinates. The whole array is written in one call, so every shard is
+written whole (partial-shard writes are read-modify-write and have lost data under
+concurrency before).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from eegcorpus.pipeline.process import ProcessedRecording
+from eegcorpus.pipeline.profiles import Profile
+
+#: Layout version of the store; bump when readers must change.
+STORE_FORMAT_VERSION = 1
+#: Version of the processing code: part of the cache key, so that a change in how signals are
+#: computed rebuilds recordings made by the old code.
+PIPELINE_VERSION = "1"
+
+RECORDINGS = "recordings"
+STAGING = ".staging"
+TABLES = "tables"
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+_INT16_MAX = 32767
+_QUANTUM_STEPS = (1, 2, 5)
+
+
+def check_recording_id(recording_id: str) -> str:
+    """Recording ids become folder names: letters, digits, ``_ . -``, not starting with a dot."""
+    if not _ID.match(recording_id) or ".." in recording_id:
+        raise ValueError(
+            f"Invalid value for the 'recording_id' parameter: {recording_id!r} (allowed: letters, "
+            f"digits, '_', '.', '-'; must start with a letter or digit)."
+        )
+    return recording_id
+
+
+def choose_quantum(data: np.ndarray, quantum_uv: float) -> float:
+    """The storage step: ``quantum_uv`` if the signal fits int16 with it, else the smallest
+    1-2-5 multiple of it that fits (a recording is never clipped)."""
+    peak = float(np.max(np.abs(data))) if data.size else 0.0
+    if peak / quantum_uv <= _INT16_MAX:
+        return quantum_uv
+    decade = 1.0
+    while True:
+        for step in _QUANTUM_STEPS:
+            candidate = quantum_uv * step * decade
+            if candidate > quantum_uv and peak / candidate <= _INT16_MAX:
+                return candidate
+        decade *= 10.0
+
+
+def chunk_samples(sfreq: float, window_s: float = 4.0) -> int:
+    """Time extent of a chunk: about one training window (4 s), rounded to a power of two."""
+    return int(2 ** round(math.log2(max(window_s * sfreq, 16))))
+
+
+def init_store(root: Path) -> None:
+    """Create the store's root group, folders and format marker if they are missing."""
+    import zarr
+
+    root.mkdir(parents=True, exist_ok=True)
+    if not (root / "zarr.json").exists():
+        group = zarr.open_group(str(root), mode="a", zarr_format=3)
+        group.attrs.update({"eegcorpus_store_format": STORE_FORMAT_VERSION})
+    if not (root / RECORDINGS / "zarr.json").exists():
+        zarr.open_group(str(root / RECORDINGS), mode="a", zarr_format=3)
+    (root / STAGING).mkdir(exist_ok=True)
+    (root / TABLES).mkdir(exist_ok=True)
+
+
+def _codec():
+    from zarr.codecs import BloscCodec
+
+    # Chosen by measurement on real processed EEG (docs/store.md): blosc zstd with byte
+    # shuffle stores int16 at about a third of float32; higher levels or a delta filter gain a
+    # few percent for half the write speed.
+    return BloscCodec(cname="zstd", clevel=3, shuffle="shuffle", typesize=2)
+
+
+def to_dataset(processed: ProcessedRecording, attrs: dict, profile: Profile):
+    """The xarray Dataset (and encoding) that represents one recording on disk."""
+    import xarray as xr
+
+    data = processed.data
+    n_ch, n_t = data.shape
+    chunk = min(chunk_samples(processed.sfreq), max(n_t, 1))
+    # One shard holds up to 64 chunks (about 4 min at 64 Hz): few files, whole-shard writes.
+    shard = chunk * max(1, min(64, math.ceil(n_t / chunk)))
+    coords = {
+        "ch_name": ("channel", np.array(processed.canonical, dtype=object)),
+        "ch_name_orig": ("channel", np.array(processed.ch_names, dtype=object)),
+        "ch_type": ("channel", np.array(processed.ch_types, dtype=object)),
+        "x": ("channel", processed.positions[:, 0].astype(np.float64)),
+        "y": ("channel", processed.positions[:, 1].astype(np.float64)),
+        "z": ("channel", processed.positions[:, 2].astype(np.float64)),
+        "lobe": ("channel", np.array(processed.lobes, dtype=object)),
+    }
+    signal = xr.Variable(("channel", "time"), data, attrs={"units": "uV", "long_name": "EEG signal"})
+    ds = xr.Dataset({"signal": signal}, coords=coords, attrs=attrs)
+    encoding = {"chunks": (n_ch, chunk), "shards": (n_ch, shard), "compressors": [_codec()]}
+    if profile.storage == "int16":
+        quantum = attrs["quantum_uv"]
+        # float32 scale_factor makes xarray decode to float32, not float64.
+        encoding.update({"dtype": "int16", "scale_factor": np.float32(quantum), "_FillValue": np.int16(-32768)})
+    else:
+        encoding.update({"dtype": "float32"})
+    return ds, {"signal": encoding}
+
+
+def write_recording(root: Path, recording_id: str, processed: ProcessedRecording, attrs: dict, profile: Profile) -> Path:
+    """Write one recording to the staging area, then publish it under ``recordings/``.
+
+    Returns the published path. A recording already present under that id is replaced: it is
+    first moved aside, so a reader sees the old version, then briefly none, then the new one,
+    and never a half-written one.
+    """
+    check_recording_id(recording_id)
+    staging = root / STAGING / f"{recording_id}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+    final = root / RECORDINGS / recording_id
+    ds, encoding = to_dataset(processed, attrs, profile)
+    try:
+        # Not consolidated: xarray looks for consolidated metadata at the store root, which
+        # would have to change with every recording a build adds.
+        ds.to_zarr(str(staging), mode="w-", zarr_format=3, consolidated=False, encoding=encoding, compute=True)
+        # The marker file says the group is complete; `verify` and resume trust nothing without it.
+        (staging / "COMPLETE").write_text(json.dumps({"recording_id": recording_id}))
+        if final.exists():
+            aside = root / STAGING / f"{recording_id}.replaced.{uuid.uuid4().hex[:8]}"
+            os.rename(final, aside)
+            os.rename(staging, final)
+            shutil.rmtree(aside, ignore_errors=True)
+        else:
+            os.rename(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return final

@@ -1,0 +1,196 @@
+"""eegcorpus build on the real EEGMMIDB and MentalArithmetic files."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import mne
+import numpy as np
+import pytest
+import xarray as xr
+from typer.testing import CliRunner
+
+from conftest import shared_path
+from eegcorpus.build import build
+from eegcorpus.cli import app
+from eegcorpus.pipeline.profiles import BUILTIN_PROFILES, load_profile
+from eegcorpus.stats import compute_stats
+from eegcorpus.store import open_store
+
+mne.set_log_level("ERROR")
+
+
+@pytest.fixture(scope="module")
+def eegmmidb_store(tmp_path_factory):
+    raw = shared_path("eegmmidb")
+    out = tmp_path_factory.mktemp("stores") / "eegmmidb"
+    result = build("eegmmidb", raw, out, progress=False)
+    assert result.n_failed == 0
+    return out
+
+
+def test_eegmmidb_store_contents(eegmmidb_store):
+    store = open_store(eegmmidb_store)
+    index = store.index
+    assert len(index) == 12
+    assert (index["sfreq"] == 64).all() and (index["n_channels"] == 64).all()
+    assert (index["duration_s"] == 125).all() and (index["n_samples"] == 125 * 64).all()
+    assert set(index["subject"]) == {"1"} and sorted(index["run"].astype(int)) == list(range(3, 15))
+    assert (index["profile"] == "neuript").all()
+    rec = store.recording("eegmmidb.S001R03")
+    assert rec.dims == ("channel", "time") and rec.dtype == np.float32
+    assert np.isfinite(np.stack([rec["x"], rec["y"], rec["z"]])).all()
+    assert set(rec["lobe"].values) <= {"frontal", "central", "parietal", "occipital", "temporal-left", "temporal-right"}
+    assert rec.attrs["sfreq"] == 64 and rec.attrs["units"] == "uV"
+
+
+def test_plain_xarray_opens_a_recording_with_coordinates(eegmmidb_store):
+    ds = xr.open_zarr(eegmmidb_store, group="recordings/eegmmidb.S001R07", consolidated=False)
+    assert ds["signal"].dims == ("channel", "time")
+    for coord in ("ch_name", "ch_type", "x", "y", "z", "lobe"):
+        assert coord in ds.coords and ds.coords[coord].dims == ("channel",)
+    for key in ("sfreq", "units", "dataset", "subject", "session", "run", "source_path", "source_sha256", "profile", "profile_params", "versions"):
+        assert key in ds.attrs
+    assert ds.attrs["source_sha256"] == "6320a941815eb7a0bc632e32c07c88b6e2281a0e2f177e8f49e2d0a16231145c"
+    assert "FC5" in list(ds["ch_name"].values) and ds["ch_name_orig"].values[0] == "Fc5."
+
+
+@pytest.mark.parametrize("run", [3, 8, 14])
+def test_channels_correlate_with_an_mne_pipeline(eegmmidb_store, run):
+    """Same filter specification through MNE: band-pass 0.1-30 Hz, 50 Hz notch, 64 Hz."""
+    raw = mne.io.read_raw_edf(shared_path("eegmmidb", "S001", f"S001R{run:02d}.edf"), preload=True)
+    raw.filter(0.1, 30.0, fir_design="firwin")
+    raw.notch_filter(50.0, method="fir", fir_design="firwin")  # 50 Hz < 80 Hz Nyquist at 160 Hz
+    # mne.filter.resample, not Raw.resample: in MNE 1.13 the latter shifts a 160 -> 64 Hz
+    # signal by about half an output sample (a pure 5 Hz sine comes back 0.27 off), see
+    # test_raw_resample_shift_in_mne below.
+    theirs = mne.filter.resample(raw.get_data(), up=64, down=160) * 1e6
+    ours = open_store(eegmmidb_store).recording(f"eegmmidb.S001R{run:02d}")
+    assert [str(n) for n in ours["ch_name_orig"].values] == raw.ch_names
+    assert ours.shape == theirs.shape
+    corr = [np.corrcoef(a, b)[0, 1] for a, b in zip(ours.values, theirs)]
+    assert min(corr) >= 0.999, min(corr)
+
+
+def test_events_carry_motor_labels(eegmmidb_store):
+    events = open_store(eegmmidb_store).events("eegmmidb.S001R04")
+    assert len(events) == 30
+    assert set(events["label"]) == {"rest", "left_fist", "right_fist"}
+    assert (events.loc[events["description"] == "T0", "label"] == "rest").all()
+
+
+def test_rerun_does_nothing_and_says_so(eegmmidb_store):
+    before = {p: p.stat().st_mtime_ns for p in (eegmmidb_store / "recordings").glob("*/zarr.json")}
+    result = build("eegmmidb", shared_path("eegmmidb"), eegmmidb_store, progress=False)
+    assert result.written == [] and len(result.skipped) == 12
+    assert "nothing to do" in result.summary()
+    assert before == {p: p.stat().st_mtime_ns for p in (eegmmidb_store / "recordings").glob("*/zarr.json")}
+
+
+def test_changed_profile_rebuilds(tmp_path):
+    raw = tmp_path / "raw" / "S001"
+    raw.mkdir(parents=True)
+    shutil.copy(shared_path("eegmmidb", "S001", "S001R03.edf"), raw)
+    out = tmp_path / "store"
+    assert len(build("eegmmidb", raw.parent, out, progress=False).written) == 1
+    profile = tmp_path / "fast.toml"
+    profile.write_text('name = "fast"\nl_freq = 1.0\nh_freq = 40.0\nnotch = "line"\nsfreq = 128.0\n')
+    result = build("eegmmidb", raw.parent, out, profile=profile, progress=False)
+    assert len(result.written) == 1
+    index = open_store(out).index
+    assert index.loc["eegmmidb.S001R03", "sfreq"] == 128 and index.loc["eegmmidb.S001R03", "profile"] == "fast"
+    attrs = open_store(out).attrs("eegmmidb.S001R03")
+    assert attrs["profile_params"]["l_freq"] == 1.0 and attrs["profile_digest"] == load_profile(profile).digest
+    # Touching the file without changing it: the sha256 matches, so nothing is rewritten.
+    os.utime(raw / "S001R03.edf")
+    assert build("eegmmidb", raw.parent, out, profile=profile, progress=False).skipped == ["eegmmidb.S001R03"]
+
+
+def test_bad_file_goes_to_failures_and_build_goes_on(tmp_path):
+    raw = tmp_path / "raw" / "S001"
+    raw.mkdir(parents=True)
+    shutil.copy(shared_path("eegmmidb", "S001", "S001R03.edf"), raw)
+    shutil.copy(shared_path("fixtures", "corrupted", "S001R04.edf"), raw / "S001R04.edf")
+    out = tmp_path / "store"
+    runner = CliRunner()
+    result = runner.invoke(app, ["build", "eegmmidb", "--raw", str(raw.parent), "--out", str(out), "--no-progress"])
+    assert result.exit_code == 3, result.output
+    assert "1 written" in result.output and "1 failed" in result.output
+    store = open_store(out)
+    assert list(store.index.index) == ["eegmmidb.S001R03"]
+    failures = store.failures
+    assert list(failures["file"]) == ["S001/S001R04.edf"] and list(failures["stage"]) == ["read"]
+    assert "does not match the header" in failures["error"][0] and "\n" not in failures["error"][0]
+    strict = runner.invoke(app, ["build", "eegmmidb", "--raw", str(raw.parent), "--out", str(tmp_path / "strict"), "--strict", "--no-progress", "--workers", "1"])
+    assert strict.exit_code == 1 and "S001R04.edf" in strict.output
+
+
+def test_index_is_rebuilt_when_the_table_is_lost(eegmmidb_store, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(eegmmidb_store, copy)
+    (copy / "tables" / "recordings.json").unlink()
+    shutil.rmtree(copy / "recordings" / "eegmmidb.S001R05")
+    index = open_store(copy).index
+    assert len(index) == 11 and "eegmmidb.S001R05" not in index.index
+    assert (index["sfreq"] == 64).all()
+
+
+def test_mental_arithmetic_labels_and_subjects(tmp_path):
+    out = tmp_path / "ma"
+    result = build("mental_arithmetic", shared_path("eegmat"), out, progress=False)
+    assert result.n_failed == 0 and len(result.written) == 24
+    index = open_store(out).index
+    assert sorted(set(index["subject"].astype(int))) == list(range(1, 13))  # Subject00 -> 1
+    assert index.loc["mental_arithmetic.Subject00_1", "label"] == "rest"
+    assert index.loc["mental_arithmetic.Subject00_2", "label"] == "arithmetic"
+    assert (index["label"].value_counts() == 12).all()
+    rec = open_store(out).recording("mental_arithmetic.Subject03_2")
+    assert "ECG" not in " ".join(map(str, rec["ch_name"].values))  # dropped by the card
+    assert rec.sizes["channel"] == 20  # 19 EEG + A2-A1
+    stats = compute_stats(open_store(out))
+    assert stats["labels"] == {"rest": 12, "arithmetic": 12} and stats["subjects"] == 12
+
+
+def test_stats_json_keys(eegmmidb_store, tmp_path):
+    result = CliRunner().invoke(app, ["stats", str(eegmmidb_store), "--json", "--plots", str(tmp_path / "plots")])
+    assert result.exit_code == 0, result.output
+    stats = json.loads(result.stdout)
+    for key in ("recordings", "subjects", "hours", "sfreq", "channels", "labels", "failures"):
+        assert key in stats
+    assert stats["recordings"] == 12 and stats["subjects"] == 1
+    assert stats["hours"] == pytest.approx(12 * 125 / 3600, abs=1e-4)
+    assert stats["sfreq"] == {"64": 12} and len(stats["channels"]) == 64
+    assert all(Path(p).stat().st_size > 10_000 for p in stats["plots"])
+
+
+def test_unknown_dataset_and_missing_files(tmp_path):
+    runner = CliRunner()
+    result = runner.invoke(app, ["build", "nope", "--raw", str(tmp_path), "--out", str(tmp_path / "s")])
+    assert result.exit_code == 1 and "unknown dataset 'nope'" in result.output
+    result = runner.invoke(app, ["build", "eegmmidb", "--raw", str(tmp_path), "--out", str(tmp_path / "s")])
+    assert result.exit_code == 1 and "no eegmmidb files" in result.output
+
+
+def test_builtin_profiles_are_the_papers():
+    neuript = BUILTIN_PROFILES["neuript"]
+    assert (neuript.l_freq, neuript.h_freq, neuript.notch, neuript.sfreq) == (0.1, 30.0, "line", 64.0)
+    labram = BUILTIN_PROFILES["labram"]
+    assert (labram.l_freq, labram.h_freq, labram.notch, labram.sfreq) == (0.1, 75.0, 50.0, 200.0)
+    assert len({p.digest for p in BUILTIN_PROFILES.values()}) == 3
+
+
+def test_raw_resample_shift_in_mne():
+    """Why the reference pipeline avoids Raw.resample; if MNE changes, revisit that choice."""
+    t = np.arange(20000) / 160.0
+    sine = np.sin(2 * np.pi * 5 * t)
+    raw = mne.io.RawArray(sine[None] * 1e-6, mne.create_info(1, 160.0, "eeg"))
+    raw.resample(64.0)
+    truth = np.sin(2 * np.pi * 5 * np.arange(8000) / 64.0)
+    exact = mne.filter.resample(sine, up=64, down=160)
+    assert np.abs(exact - truth)[200:-200].max() < 1e-2
+    shifted = np.abs(raw.get_data()[0] * 1e6 - truth)[200:-200].max()
+    if shifted < 1e-2:
+        pytest.fail("MNE's Raw.resample no longer shifts 160 -> 64 Hz; the reference pipeline can use it again")
