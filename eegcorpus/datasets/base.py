@@ -40,7 +40,10 @@ class Source:
     run: str | None = None
     task: str | None = None
     label: str | None = None
+    #: Other files this recording needs (hypnogram, event table, label file), relative paths.
     companions: dict[str, str] = field(default_factory=dict)
+    #: Reader options for this source (e.g. the MATLAB variable of one trial); JSON-safe values.
+    extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -58,45 +61,60 @@ def pattern_to_glob(pattern: str) -> str:
     return _FIELD.sub("*", pattern)
 
 
+_TOKEN = re.compile(r"\*\*/|\*\*|\*|\?|\{(\w+)(?::([^}]*))?\}")
+
+
 def pattern_to_regex(pattern: str) -> re.Pattern:
-    """A regex with one named group per field (a repeated field must match the same text)."""
+    """A regex for the layout ``pattern``, matched against a path relative to the raw folder.
+
+    ``{field}`` is a named group (a repeated field must match the same text; ``:03d`` fixes
+    the digit count), ``*`` matches within one folder level, ``**/`` any number of levels,
+    and the pattern may start at any depth below the raw folder (``raw/eegmmidb/S001/...``).
+    """
     _check_pattern(pattern)
     out, seen, pos = [], set(), 0
-    for match in _FIELD.finditer(pattern):
+    for match in _TOKEN.finditer(pattern):
         out.append(re.escape(pattern[pos : match.start()]))
-        name, spec = match.group(1), match.group(2) or ""
-        if name in seen:
-            out.append(f"(?P={name})")
+        token = match.group(0)
+        if token == "**/":
+            out.append(r"(?:[^/]+/)*")
+        elif token == "**":
+            out.append(r".*")
+        elif token == "*":
+            out.append(r"[^/]*")
+        elif token == "?":
+            out.append(r"[^/]")
         else:
-            seen.add(name)
-            digits = re.fullmatch(r"0?(\d+)d", spec)
-            if digits:
-                out.append(f"(?P<{name}>\\d{{{digits.group(1)}}})")
-            elif spec.endswith("d"):
-                out.append(f"(?P<{name}>\\d+)")
+            name, spec = match.group(1), match.group(2) or ""
+            if name in seen:
+                out.append(f"(?P={name})")
             else:
-                out.append(f"(?P<{name}>[^/]+?)")
+                seen.add(name)
+                digits = re.fullmatch(r"0?(\d+)d", spec)
+                if digits:
+                    out.append(f"(?P<{name}>\\d{{{digits.group(1)}}})")
+                elif spec.endswith("d"):
+                    out.append(f"(?P<{name}>\\d+)")
+                else:
+                    out.append(f"(?P<{name}>[^/]+?)")
         pos = match.end()
     out.append(re.escape(pattern[pos:]))
-    return re.compile("".join(out) + r"\Z")
+    return re.compile(r"\A(?:.*/)?" + "".join(out) + r"\Z")
 
 
 def safe_glob(root: Path, pattern: str) -> list[PurePosixPath]:
-    """Files under ``root`` matching the layout ``pattern``, at any depth below ``root``.
+    """Files under ``root`` matching the layout ``pattern`` (see :func:`pattern_to_regex`).
 
-    The pattern is matched against the tail of each path, so a raw folder that holds the
-    dataset one level down (``raw/eegmmidb/S001/...``) works as well. Paths whose real
-    location leaves ``root`` (a symlink pointing out) are skipped.
+    Paths whose real location leaves ``root`` (a symlink pointing out) are skipped.
     """
     root = Path(root)
     real_root = root.resolve()
     regex = pattern_to_regex(pattern)
-    depth = len(PurePosixPath(pattern).parts)
+    last = PurePosixPath(pattern_to_glob(pattern)).name
     found = []
-    for path in sorted(root.rglob(PurePosixPath(pattern_to_glob(pattern)).name)):
+    for path in sorted(root.rglob(last if last not in ("*", "**") else "*")):
         rel = PurePosixPath(path.relative_to(root).as_posix())
-        tail = PurePosixPath(*rel.parts[-depth:]) if len(rel.parts) >= depth else rel
-        if not regex.match(str(tail)) or not path.is_file():
+        if not regex.match(str(rel)) or not path.is_file():
             continue
         if not path.resolve().is_relative_to(real_root):
             continue
@@ -118,15 +136,13 @@ class DatasetAdapter:
         self.card = card
         self.pattern = card.layout.pattern
         self.regex = pattern_to_regex(self.pattern)
-        self.depth = len(PurePosixPath(self.pattern).parts)
 
     @property
     def dataset_id(self) -> str:
         return self.card.id
 
     def fields(self, rel: PurePosixPath) -> dict[str, str]:
-        tail = PurePosixPath(*rel.parts[-self.depth :])
-        match = self.regex.match(str(tail))
+        match = self.regex.match(str(rel))
         return match.groupdict() if match else {}
 
     def find(self, raw_root: Path) -> list[Source]:

@@ -29,3 +29,4 @@ class MentalArithmeticAdapter(DatasetAdapter):
         return pd.DataFrame(
             {"onset": [0.0], "duration": [rec.duration_s], "description": [source.task], "label": [source.label]}
         )
+ADAPTER = MentalArithmeticAdapter
