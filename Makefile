@@ -20,13 +20,16 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
+# The main job: build the EEGMMIDB subject-1 store with the NeurIPT profile and print its stats.
+# Uses ../shared/data/eegmmidb when present, otherwise downloads subject 1 from PhysioNet.
 demo: $(STAMP)
-	$(BIN)/eegcorpus catalog list
-	@if [ -f "$(DATA)/eegmmidb/S001/S001R03.edf" ]; then \
-		$(BIN)/eegcorpus inspect "$(DATA)/eegmmidb/S001/S001R03.edf"; \
-	else \
-		echo "($(DATA)/eegmmidb not found: skipping 'eegcorpus inspect' on a real file)"; \
-	fi
+	@raw="$(DATA)/eegmmidb"; \
+	if [ ! -d "$$raw/S001" ]; then \
+		raw=out/raw/eegmmidb; \
+		$(BIN)/eegcorpus fetch eegmmidb --subjects 1 --out "$$raw" || exit 1; \
+	fi; \
+	$(BIN)/eegcorpus build eegmmidb --raw "$$raw" --subjects 1 --out out/stores/eegmmidb --profile neuript \
+		&& $(BIN)/eegcorpus stats out/stores/eegmmidb --plots out/stores/eegmmidb-plots
 
 # pytest exits 5 when it collects no test; that is not a failure of the suite.
 test: $(STAMP)
@@ -35,6 +38,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/read_edf.py
+	$(BIN)/python bench/build.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -804,11 +804,15 @@ def parse_card(data: Any, source: str = "<data>") -> DatasetCard:
         raise _from_validation_error(source, exc, role) from None
 
 
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_card(path: str | os.PathLike[str] | Any) -> DatasetCard:
     """Load and validate one card file.
 
-    The YAML is read with :func:`yaml.safe_load`, so tags such as ``!!python/object`` are
-    refused rather than executed.
+    The YAML is read with a safe loader (libyaml's ``CSafeLoader`` when PyYAML was built with
+    it, ten times faster than the pure-Python one, else ``SafeLoader``), so tags such as
+    ``!!python/object`` are refused rather than executed.
 
     Parameters
     ----------
@@ -833,7 +837,7 @@ def load_card(path: str | os.PathLike[str] | Any) -> DatasetCard:
     except OSError as exc:
         raise _card_error(name, None, f"cannot read the file: {exc.strerror or exc}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader class
     except yaml.YAMLError as exc:
         raise _card_error(name, None, f"not valid YAML: {exc}") from None
     card = parse_card(data, source=name)

@@ -217,6 +217,38 @@ def build(
 
 
 @app.command()
+def fetch(
+    dataset: str = typer.Argument(..., help="Catalog id of an open dataset."),
+    out: Path = typer.Option(..., "--out", help="Folder to download into (use it as 'build --raw')."),
+    subjects: Optional[list[str]] = typer.Option(None, "--subjects", help="Only these subjects (repeat the option)."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="A mirror instead of the card's download URL."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Download an open dataset with per-file sha256 verification and resume of partial files."""
+    from eegcorpus.fetch import FetchError
+    from eegcorpus.fetch import fetch as run_fetch
+
+    def show(rel: str, nbytes: int) -> None:
+        if not as_json:
+            typer.echo(f"  {rel} ({nbytes / 1e6:.1f} MB)", err=True)
+
+    try:
+        result = run_fetch(dataset, out, subjects=subjects, base_url=base_url, progress=show)
+    except FetchError as err:
+        _fail(str(err))
+    except Exception as err:  # the catalog's unknown-id error, among others
+        from eegcorpus.errors import EEGCorpusError
+
+        if not isinstance(err, EEGCorpusError):
+            raise
+        _fail(str(err))
+    if as_json:
+        _print_json({"folder": str(result.folder), "downloaded": result.downloaded, "present": result.present, "resumed": result.resumed, "bytes": result.bytes})
+    else:
+        typer.echo(result.summary())
+
+
+@app.command()
 def stats(
     store: Path = typer.Argument(..., help="A store written by 'eegcorpus build'."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),

@@ -122,3 +122,26 @@ def test_invalid_band_edges():
         filters.design_bandpass(100, 0.1, 60)
     with pytest.raises(ValueError, match="l_freq"):
         filters.design_bandpass(100, -1, 30)
+
+
+@pytest.mark.parametrize(
+    ("sfreq", "target", "h_stop", "expected"),
+    [(500, 64, 37.5, 128), (160, 64, 37.5, 128), (500, 200, 93.75, 200), (1000, 200, 93.75, 200), (128, 64, 37.5, 128), (250, 64, None, 250)],
+)
+def test_working_rate(sfreq, target, h_stop, expected):
+    assert filters.working_rate(sfreq, target, h_stop) == expected
+
+
+def test_explicit_transitions_keep_the_native_specification():
+    """A filter designed at 128 Hz with the 500 Hz transitions has the 500 Hz filter's response."""
+    from scipy.signal import freqz
+
+    native = filters.design_bandpass(500, 0.1, 30)
+    l_trans, h_trans = filters.auto_transitions(500, 0.1, 30)
+    low = filters.design_bandpass(128, 0.1, 30, l_trans, h_trans)
+    freqs = np.linspace(0.5, 60, 200)
+    _, h_native = freqz(native, worN=freqs, fs=500)
+    _, h_low = freqz(low, worN=freqs, fs=128)
+    assert np.abs(np.abs(h_native) - np.abs(h_low)).max() < 2e-3
+    with pytest.raises(ValueError, match="stop edge"):
+        filters.design_bandpass(64, 0.1, 30, l_trans, h_trans)  # 37.5 Hz > 32 Hz Nyquist

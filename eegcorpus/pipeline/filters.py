@@ -49,7 +49,13 @@ def _centred(taps: np.ndarray, length: int) -> np.ndarray:
     return out
 
 
-def design_bandpass(sfreq: float, l_freq: float | None, h_freq: float | None) -> np.ndarray:
+def design_bandpass(
+    sfreq: float,
+    l_freq: float | None,
+    h_freq: float | None,
+    l_trans: float | None = None,
+    h_trans: float | None = None,
+) -> np.ndarray:
     """Linear-phase FIR taps (odd length) for a high-, low- or band-pass.
 
     Parameters
@@ -58,6 +64,8 @@ def design_bandpass(sfreq: float, l_freq: float | None, h_freq: float | None) ->
         Sampling rate in Hz.
     l_freq, h_freq : float | None
         Pass-band edges in Hz; None leaves that side open.
+    l_trans, h_trans : float | None
+        Transition bandwidths in Hz; MNE's "auto" rule at ``sfreq`` when None.
     """
     if l_freq is None and h_freq is None:
         raise ValueError("At least one of l_freq and h_freq must be given.")
@@ -66,7 +74,11 @@ def design_bandpass(sfreq: float, l_freq: float | None, h_freq: float | None) ->
         raise ValueError(f"Invalid value for the 'h_freq' parameter: {h_freq} Hz is not below Nyquist ({nyquist} Hz).")
     if l_freq is not None and l_freq <= 0:
         raise ValueError(f"Invalid value for the 'l_freq' parameter: must be positive, got {l_freq}.")
-    l_trans, h_trans = auto_transitions(sfreq, l_freq, h_freq)
+    auto_l, auto_h = auto_transitions(sfreq, l_freq, h_freq)
+    l_trans = auto_l if l_trans is None else l_trans
+    h_trans = auto_h if h_trans is None else h_trans
+    if h_freq is not None and h_freq + h_trans > nyquist + 1e-9:
+        raise ValueError(f"Invalid value for the 'h_trans' parameter: the stop edge {h_freq + h_trans} Hz lies above Nyquist ({nyquist} Hz).")
     widest = min(t for t in (l_trans, h_trans) if t is not None)
     n_taps = _odd(_HAMMING_LENGTH_FACTOR / widest * sfreq)
     taps = np.zeros(n_taps)
@@ -165,6 +177,27 @@ def apply_zero_phase(x: np.ndarray, taps: np.ndarray, dtype=np.float32) -> np.nd
 def bandpass(x: np.ndarray, sfreq: float, l_freq: float | None, h_freq: float | None) -> np.ndarray:
     """Zero-phase FIR band-pass (or high-/low-pass when one edge is None)."""
     return apply_zero_phase(x, design_bandpass(sfreq, l_freq, h_freq))
+
+
+def working_rate(sfreq: float, target: float, h_stop: float | None) -> float:
+    """The lowest multiple of ``target`` (not above ``sfreq``) whose Nyquist frequency holds
+    ``h_stop``, the low-pass stop edge.
+
+    Band-pass, notch and resampling are linear, and the band-pass removes everything above
+    ``h_stop``; so a recording can first be resampled to this rate and filtered there with the
+    same specification, at a fraction of the cost (500 Hz MentalArithmetic under the NeurIPT
+    profile is filtered at 128 Hz: four times fewer samples and a four times shorter filter).
+    Returns ``sfreq`` when no such multiple is lower.
+    """
+    if h_stop is None or target >= sfreq:
+        return sfreq
+    k = 1
+    while k * target < sfreq:
+        rate = k * target
+        if rate / 2.0 >= h_stop:
+            return float(rate)
+        k += 1
+    return sfreq
 
 
 def notch_frequencies(line_freq: float, sfreq: float, upper_edge: float | None) -> list[float]:

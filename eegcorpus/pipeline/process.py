@@ -133,44 +133,52 @@ def process_recording(
     target = profile.sfreq or sfreq
     provenance: dict = {"dropped_channels": dropped, "native_sfreq": sfreq}
 
-    # Band-pass at the native rate. An upper edge the native rate cannot hold (Sleep-EDF at
-    # 100 Hz under a 75 Hz profile) is left to the resampler's anti-alias filter.
+    # An upper edge the native rate cannot hold (Sleep-EDF at 100 Hz under a 75 Hz profile) is
+    # left to the resampler, which cuts at the new Nyquist frequency.
     l_freq, h_freq = profile.l_freq, profile.h_freq
-    if h_freq is not None:
-        _, h_trans = filters.auto_transitions(sfreq, None, h_freq) if h_freq < sfreq / 2 else (None, 0.0)
-        if h_freq >= sfreq / 2 or h_trans <= 0:
-            provenance["h_freq_skipped"] = f"{h_freq} Hz is not below the native Nyquist {sfreq / 2} Hz"
-            h_freq = None
+    if h_freq is not None and h_freq >= sfreq / 2:
+        provenance["h_freq_skipped"] = f"{h_freq} Hz is not below the native Nyquist {sfreq / 2} Hz"
+        h_freq = None
+    # Transitions follow MNE's "auto" rule at the native rate, so the specification is the one
+    # an MNE pipeline on the raw file would use, whatever rate the work happens at.
+    l_trans, h_trans = filters.auto_transitions(sfreq, l_freq, h_freq)
+    h_stop = h_freq + h_trans if h_freq is not None else None
+    rate = filters.working_rate(sfreq, target, h_stop) if (l_freq is not None or h_freq is not None) else sfreq
+    if rate != sfreq:
+        data = filters.resample(data, sfreq, rate)
+        provenance["working_rate"] = {"hz": rate, "why": f"lowest multiple of {target:g} Hz holding the {h_stop:g} Hz stop edge"}
+
     if l_freq is not None or h_freq is not None:
-        taps = filters.design_bandpass(sfreq, l_freq, h_freq)
+        taps = filters.design_bandpass(rate, l_freq, h_freq, l_trans, h_trans)
         if len(taps) > 3 * data.shape[1]:
             raise ProcessingError(
-                f"recording too short for the band-pass: {data.shape[1] / sfreq:.1f} s, the filter "
-                f"spans {len(taps) / sfreq:.1f} s"
+                f"recording too short for the band-pass: {data.shape[1] / rate:.1f} s, the filter "
+                f"spans {len(taps) / rate:.1f} s"
             )
         data = filters.apply_zero_phase(data, taps)
-        provenance["bandpass"] = {"l_freq": l_freq, "h_freq": h_freq, "n_taps": len(taps), "design": "firwin hamming, zero phase, MNE auto transitions"}
+        provenance["bandpass"] = {
+            "l_freq": l_freq, "h_freq": h_freq, "l_trans": l_trans, "h_trans": h_trans, "n_taps": len(taps),
+            "at_hz": rate, "design": "firwin hamming, zero phase, MNE auto transitions at the native rate",
+        }
 
     # Notch only where the line (or a harmonic) would survive the rest of the chain.
     if profile.notch is not None:
         base = line_freq if profile.notch == "line" else float(profile.notch)
         if base is None:
             raise ProcessingError("the profile asks for a line-frequency notch but the dataset has no line_freq")
-        upper = target / 2.0
-        if h_freq is not None:
-            upper = min(upper, h_freq + filters.auto_transitions(sfreq, None, h_freq)[1])
-        freqs = filters.notch_frequencies(base, sfreq, upper)
+        upper = min(target / 2.0, h_stop if h_stop is not None else np.inf)
+        freqs = filters.notch_frequencies(base, rate, upper)
         if freqs:
-            data = filters.notch(data, sfreq, freqs)
+            data = filters.notch(data, rate, freqs)
         provenance["notch"] = {
             "line_freq": base,
             "applied_hz": freqs,
             "skipped_reason": None if freqs else f"{base} Hz and harmonics lie above {upper:g} Hz, where the band-pass or resampler already removes them",
         }
 
-    if target != sfreq:
-        data = filters.resample(data, sfreq, target)
-        provenance["resample"] = {"from": sfreq, "to": target, "method": "polyphase (scipy resample_poly, Kaiser window)"}
+    if target != rate:
+        data = filters.resample(data, rate, target)
+        provenance["resample"] = {"from": rate, "to": target, "method": "FFT with odd-reflection padding"}
 
     lobes = [lobe_of(n) or "" for n in mapped]
     return ProcessedRecording(

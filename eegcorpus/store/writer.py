@@ -91,34 +91,65 @@ def _codec():
     return BloscCodec(cname="zstd", clevel=3, shuffle="shuffle", typesize=2)
 
 
-def to_dataset(processed: ProcessedRecording, attrs: dict, profile: Profile):
-    """The xarray Dataset (and encoding) that represents one recording on disk."""
-    import xarray as xr
+#: Channel coordinates stored beside the signal, in the order xarray lists them.
+COORDINATES = ("ch_name", "ch_name_orig", "ch_type", "x", "y", "z", "lobe")
+
+
+def _json_safe(obj):
+    """Attributes as plain JSON types (numpy scalars and arrays become numbers and lists)."""
+    return json.loads(json.dumps(obj, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v)))
+
+
+def write_group(path: Path, processed: ProcessedRecording, attrs: dict, profile: Profile) -> None:
+    """Write one recording as a zarr v3 group in the layout xarray reads as a Dataset.
+
+    zarr is called directly rather than through ``xarray.Dataset.to_zarr``, which costs twice
+    the time per recording; the metadata is the same: ``dimension_names`` for the dimensions,
+    CF ``scale_factor``/``_FillValue`` on the int16 signal (xarray decodes it to microvolts),
+    and ``coordinates`` naming the channel coordinates.
+    """
+    import zarr
 
     data = processed.data
     n_ch, n_t = data.shape
     chunk = min(chunk_samples(processed.sfreq), max(n_t, 1))
     # One shard holds up to 64 chunks (about 4 min at 64 Hz): few files, whole-shard writes.
     shard = chunk * max(1, min(64, math.ceil(n_t / chunk)))
-    coords = {
-        "ch_name": ("channel", np.array(processed.canonical, dtype=object)),
-        "ch_name_orig": ("channel", np.array(processed.ch_names, dtype=object)),
-        "ch_type": ("channel", np.array(processed.ch_types, dtype=object)),
-        "x": ("channel", processed.positions[:, 0].astype(np.float64)),
-        "y": ("channel", processed.positions[:, 1].astype(np.float64)),
-        "z": ("channel", processed.positions[:, 2].astype(np.float64)),
-        "lobe": ("channel", np.array(processed.lobes, dtype=object)),
-    }
-    signal = xr.Variable(("channel", "time"), data, attrs={"units": "uV", "long_name": "EEG signal"})
-    ds = xr.Dataset({"signal": signal}, coords=coords, attrs=attrs)
-    encoding = {"chunks": (n_ch, chunk), "shards": (n_ch, shard), "compressors": [_codec()]}
+    group = zarr.open_group(str(path), mode="w-", zarr_format=3, attributes=_json_safe(attrs))
+    signal_attrs = {"units": "uV", "long_name": "EEG signal", "coordinates": " ".join(COORDINATES)}
     if profile.storage == "int16":
-        quantum = attrs["quantum_uv"]
-        # float32 scale_factor makes xarray decode to float32, not float64.
-        encoding.update({"dtype": "int16", "scale_factor": np.float32(quantum), "_FillValue": np.int16(-32768)})
+        quantum = float(attrs["quantum_uv"])
+        values = np.round(data / quantum)
+        np.clip(values, -_INT16_MAX, _INT16_MAX, out=values)  # choose_quantum guarantees no clipping
+        values = values.astype(np.int16)
+        signal_attrs.update({"scale_factor": quantum, "_FillValue": -32768})
+        fill = -32768
     else:
-        encoding.update({"dtype": "float32"})
-    return ds, {"signal": encoding}
+        values, fill = data.astype(np.float32), float("nan")
+        signal_attrs["_FillValue"] = "NaN"
+    signal = group.create_array(
+        "signal", shape=values.shape, dtype=values.dtype, chunks=(n_ch, chunk), shards=(n_ch, shard),
+        compressors=[_codec()], fill_value=fill, dimension_names=["channel", "time"], attributes=signal_attrs,
+    )
+    # The whole array in one call: every shard is written whole, never read-modify-written.
+    signal[:] = values
+    columns = {
+        "ch_name": np.array(processed.canonical, dtype=object),
+        "ch_name_orig": np.array(processed.ch_names, dtype=object),
+        "ch_type": np.array(processed.ch_types, dtype=object),
+        "x": processed.positions[:, 0].astype(np.float64),
+        "y": processed.positions[:, 1].astype(np.float64),
+        "z": processed.positions[:, 2].astype(np.float64),
+        "lobe": np.array(processed.lobes, dtype=object),
+    }
+    for name in COORDINATES:
+        column = columns[name]
+        text = column.dtype == object
+        array = group.create_array(
+            name, shape=column.shape, dtype=str if text else column.dtype, chunks=column.shape,
+            compressors=None, fill_value="" if text else float("nan"), dimension_names=["channel"],
+        )
+        array[:] = column
 
 
 def write_recording(root: Path, recording_id: str, processed: ProcessedRecording, attrs: dict, profile: Profile) -> Path:
@@ -131,11 +162,8 @@ def write_recording(root: Path, recording_id: str, processed: ProcessedRecording
     check_recording_id(recording_id)
     staging = root / STAGING / f"{recording_id}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
     final = root / RECORDINGS / recording_id
-    ds, encoding = to_dataset(processed, attrs, profile)
     try:
-        # Not consolidated: xarray looks for consolidated metadata at the store root, which
-        # would have to change with every recording a build adds.
-        ds.to_zarr(str(staging), mode="w-", zarr_format=3, consolidated=False, encoding=encoding, compute=True)
+        write_group(staging, processed, attrs, profile)
         # The marker file says the group is complete; `verify` and resume trust nothing without it.
         (staging / "COMPLETE").write_text(json.dumps({"recording_id": recording_id}))
         if final.exists():
