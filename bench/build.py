@@ -75,18 +75,37 @@ def run_ours(raws: list[tuple[str, str]], out: Path) -> dict:
     return {"hours": hours, "bytes": stored, "float32_bytes": float32_bytes}
 
 
+def _cpu() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
 def child(args) -> None:
-    """Run one contender in this (fresh) process and print its measurements as JSON."""
+    """Run one contender in this (fresh) process and print its measurements as JSON.
+
+    First a warm-up on one file (imports, FFT plans, thread pools: the fixed start-up cost),
+    then the timed run on all files into a fresh output. ``startup_*`` is the warm-up,
+    ``wall_s``/``cpu_s`` the run: steady-state throughput.
+    """
     out = Path(args.out)
-    start, cpu0 = time.perf_counter(), os.times()
+    files, raws = json.loads(args.files), [tuple(x) for x in json.loads(args.raws)]
+    start, cpu0 = time.perf_counter(), _cpu()
+    (out / "warmup").mkdir()
     if args.child == "baseline":
-        result = run_baseline(json.loads(args.files), out)
+        run_baseline(files[:1], out / "warmup")
     else:
-        result = run_ours([tuple(x) for x in json.loads(args.raws)], out)
-    cpu1 = os.times()
-    result["wall_s"] = time.perf_counter() - start
-    result["cpu_s"] = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        first = Path(files[0])
+        (out / "warmup_raw" / first.parent.name).mkdir(parents=True)
+        shutil.copy(first, out / "warmup_raw" / first.parent.name / first.name)
+        run_ours([(raws[0][0], str(out / "warmup_raw"))], out / "warmup")
+    warm, cpu1 = time.perf_counter(), _cpu()
+    (out / "run").mkdir()
+    result = run_baseline(files, out / "run") if args.child == "baseline" else run_ours(raws, out / "run")
+    end, cpu2 = time.perf_counter(), _cpu()
+    result.update(
+        startup_wall_s=warm - start, startup_cpu_s=cpu1 - cpu0, wall_s=end - warm, cpu_s=cpu2 - cpu1,
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    )
     print(json.dumps(result))
 
 
@@ -134,6 +153,8 @@ def main() -> None:
     hours = runs["ours"][0]["hours"]
     base_wall, ours_wall = med("baseline", "wall_s"), med("ours", "wall_s")
     base_cpu, ours_cpu = med("baseline", "cpu_s"), med("ours", "cpu_s")
+    base_cold = median([r["wall_s"] + r["startup_wall_s"] for r in runs["baseline"]])
+    ours_cold = median([r["wall_s"] + r["startup_wall_s"] for r in runs["ours"]])
     float32 = runs["ours"][0]["float32_bytes"]
     summary = {
         "files": len(files),
@@ -144,6 +165,9 @@ def main() -> None:
         "baseline_cpu_s": round(base_cpu, 2),
         "ours_cpu_s": round(ours_cpu, 2),
         "speedup_cpu": round(base_cpu / ours_cpu, 2),
+        "speedup_wall_with_startup": round(base_cold / ours_cold, 2),
+        "baseline_startup_s": round(med("baseline", "startup_wall_s"), 2),
+        "ours_startup_s": round(med("ours", "startup_wall_s"), 2),
         "baseline_peak_rss_mb": round(med("baseline", "peak_rss_mb")),
         "ours_peak_rss_mb": round(med("ours", "peak_rss_mb")),
         "ours_bytes": runs["ours"][0]["bytes"],
@@ -166,15 +190,21 @@ own process, alternating, median of {rounds} rounds; {machine()}.
 
 | | baseline (MNE + h5py) | eegcorpus build | ratio |
 |---|---|---|---|
-| wall time | {base_wall:.2f} s | {ours_wall:.2f} s | **{base_wall / ours_wall:.2f}x** faster |
-| CPU time | {base_cpu:.2f} s | {ours_cpu:.2f} s | **{base_cpu / ours_cpu:.2f}x** less |
+| throughput (wall, steady state) | {hours / base_wall * 3600:.0f} rec-h/h | {hours / ours_wall * 3600:.0f} rec-h/h | **{base_wall / ours_wall:.2f}x** |
+| wall time, steady state | {base_wall:.2f} s | {ours_wall:.2f} s | {base_wall / ours_wall:.2f}x faster |
+| CPU time, steady state | {base_cpu:.2f} s | {ours_cpu:.2f} s | **{base_cpu / ours_cpu:.2f}x** less |
+| start-up (imports, first file) | {summary['baseline_startup_s']:.2f} s | {summary['ours_startup_s']:.2f} s | |
+| wall time including start-up | {base_cold:.2f} s | {ours_cold:.2f} s | {base_cold / ours_cold:.2f}x faster |
 | recording-hours per core-hour | {per_core_hour(base_cpu):.0f} | {per_core_hour(ours_cpu):.0f} | {base_cpu / ours_cpu:.2f}x |
 | peak memory (RSS) | {summary['baseline_peak_rss_mb']} MB | {summary['ours_peak_rss_mb']} MB | {summary['ours_peak_rss_mb'] / summary['baseline_peak_rss_mb']:.2f}x |
 | bytes on disk | {summary['baseline_bytes'] / 1e6:.1f} MB (float32) | {summary['ours_bytes'] / 1e6:.1f} MB (int16 + blosc-zstd) | **{summary['bytes_ratio_vs_float32']:.2f}x** of float32 |
 
-Both timings include importing what each needs. Our CPU time is the same work done with
-fewer operations (own EDF parser, the notch skipped where the 30 Hz low-pass already removes the
-line, float32 FFT filtering); the wall-clock gain adds dask's use of both cores.
+Steady state: each process first handles one file (imports, FFT plans, thread pools), then
+the timed run processes all files; "including start-up" adds that first step, a fixed cost
+that a real corpus (thousands of files) amortises. Our CPU time is the same result with less
+work (own EDF parser, filtering at the lowest rate that holds the band, the notch skipped where
+the 30 Hz low-pass already removes the line, float32 FFTs, in-memory zarr assembly); the
+wall-clock gain adds dask's use of both cores.
 """,
         )
     print(json.dumps(summary))

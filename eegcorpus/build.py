@@ -135,6 +135,15 @@ def _mean_spectrum(data: np.ndarray, sfreq: float) -> dict:
     return {"freqs_hz": np.round(freqs, 3).tolist(), "mean_log10_psd_uv2_per_hz": np.round(np.log10(psd + 1e-12), 4).tolist()}
 
 
+def _stamp(path: Path) -> list:
+    """[size, mtime_ns] of a file, or None values when it is missing."""
+    try:
+        st = path.stat()
+        return [st.st_size, st.st_mtime_ns]
+    except OSError:
+        return [None, None]
+
+
 def build_one(store: str, raw_root: str, dataset_id: str, source: dict, profile: dict, line_freq: float | None, drop_channels: list[str], strict: bool = False) -> dict:
     """Process and publish one recording. The dask task: arguments and result are small.
 
@@ -154,8 +163,16 @@ def build_one(store: str, raw_root: str, dataset_id: str, source: dict, profile:
     stage = "find"
     try:
         stat = path.stat()
+        # Companion files (hypnograms, label files, event tables) shape the stored labels, so a
+        # change to one of them rebuilds the recording too.
+        companions = {name: _stamp(raw / rel) for name, rel in sorted(src.companions.items())}
         old = recording_attrs(root, src.recording_id)
-        same_setup = old is not None and old.get("profile_digest") == prof.digest and old.get("pipeline_version") == PIPELINE_VERSION
+        same_setup = (
+            old is not None
+            and old.get("profile_digest") == prof.digest
+            and old.get("pipeline_version") == PIPELINE_VERSION
+            and old.get("companion_stamps", {}) == companions
+        )
         if same_setup and old.get("source_size") == stat.st_size and old.get("source_mtime_ns") == stat.st_mtime_ns:
             return {"status": "skipped", "recording_id": src.recording_id, "hours": 0.0, "row": index_row(old)}
         stage = "read"
@@ -177,6 +194,9 @@ def build_one(store: str, raw_root: str, dataset_id: str, source: dict, profile:
             "task": src.task,
             "label": src.label,
             "source_path": src.path,
+            "source_extra": src.extra,
+            "source_companions": src.companions,
+            "companion_stamps": companions,
             "source_sha256": rec.sha256,
             "source_size": stat.st_size,
             "source_mtime_ns": stat.st_mtime_ns,

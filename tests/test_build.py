@@ -216,3 +216,25 @@ def test_raw_resample_shift_in_mne():
     shifted = np.abs(raw.get_data()[0] * 1e6 - truth)[200:-200].max()
     if shifted < 1e-2:
         pytest.fail("MNE's Raw.resample no longer shifts 160 -> 64 Hz; the reference pipeline can use it again")
+
+
+def test_changed_companion_file_rebuilds(tmp_path):
+    """A label file beside a recording is part of what the recording was built from."""
+    from eegcorpus.build import build_one
+    from eegcorpus.catalog import get_card
+
+    raw = tmp_path / "raw" / "S001"
+    raw.mkdir(parents=True)
+    shutil.copy(shared_path("eegmmidb", "S001", "S001R03.edf"), raw)
+    labels = raw / "labels.txt"
+    labels.write_text("v1")
+    card, profile = get_card("eegmmidb"), BUILTIN_PROFILES["neuript"]
+    source = {"path": "S001/S001R03.edf", "recording_id": "eegmmidb.S001R03", "subject": "1", "run": "3", "companions": {"labels": "S001/labels.txt"}}
+    args = (str(tmp_path / "store"), str(raw.parent), "eegmmidb", source, profile.to_dict(), 50.0, list(card.drop_channels))
+    from eegcorpus.store.writer import init_store
+
+    init_store(tmp_path / "store")
+    assert build_one(*args)["status"] == "written"
+    assert build_one(*args)["status"] == "skipped"
+    labels.write_text("v2, changed")
+    assert build_one(*args)["status"] == "written"

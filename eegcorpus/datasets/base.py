@@ -12,6 +12,7 @@ paths are refused and files whose real path (after symlinks) leaves the folder a
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
@@ -105,21 +106,28 @@ def pattern_to_regex(pattern: str) -> re.Pattern:
 def safe_glob(root: Path, pattern: str) -> list[PurePosixPath]:
     """Files under ``root`` matching the layout ``pattern`` (see :func:`pattern_to_regex`).
 
-    Paths whose real location leaves ``root`` (a symlink pointing out) are skipped.
+    Symlinked folders inside ``root`` are followed (datasets are often assembled from links),
+    each real folder once, so link cycles end. Paths whose real location leaves ``root`` are
+    skipped.
     """
     root = Path(root)
-    real_root = root.resolve()
+    real_root = Path(os.path.realpath(root))
     regex = pattern_to_regex(pattern)
-    last = PurePosixPath(pattern_to_glob(pattern)).name
+    seen: set[str] = set()
     found = []
-    for path in sorted(root.rglob(last if last not in ("*", "**") else "*")):
-        rel = PurePosixPath(path.relative_to(root).as_posix())
-        if not regex.match(str(rel)) or not path.is_file():
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen or not Path(real).is_relative_to(real_root):
+            dirs[:] = []
             continue
-        if not path.resolve().is_relative_to(real_root):
-            continue
-        found.append(rel)
-    return found
+        seen.add(real)
+        dirs.sort()
+        rel_folder = PurePosixPath(Path(folder).relative_to(root).as_posix())
+        for name in sorted(files):
+            rel = rel_folder / name if str(rel_folder) != "." else PurePosixPath(name)
+            if regex.match(str(rel)) and Path(os.path.realpath(root / rel)).is_relative_to(real_root):
+                found.append(rel)
+    return sorted(found)
 
 
 class DatasetAdapter:
