@@ -274,6 +274,38 @@ def stats(
 
 
 @app.command()
+def verify(
+    store: Path = typer.Argument(..., help="A store written by 'eegcorpus build'."),
+    decode: bool = typer.Option(True, "--decode/--no-decode", help="Also decode every signal."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Re-check every recording against the sha256 manifest taken when it was written.
+
+    Exit status 0 when the store is intact, 1 when something is damaged (each damaged recording is
+    named with what is wrong).
+    """
+    from eegcorpus.store.verify import verify_store
+
+    try:
+        report = verify_store(store, decode=decode)
+    except FileNotFoundError as err:
+        _fail(str(err))
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        typer.echo(f"{report.checked} recordings checked in {report.store}: " + ("intact" if report.ok else f"{len(report.damaged)} damaged"))
+        for rid, problems in report.damaged.items():
+            for problem in problems:
+                typer.echo(f"  damaged {rid}: {problem}")
+        for problem in report.index_problems:
+            typer.echo(f"  index: {problem}")
+        if report.stale_staging:
+            typer.echo(f"  {len(report.stale_staging)} leftover(s) in .staging from interrupted builds (safe to delete)")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
 def version() -> None:
     """Print the eegcorpus version."""
     from eegcorpus import __version__

@@ -238,3 +238,56 @@ def test_changed_companion_file_rebuilds(tmp_path):
     assert build_one(*args)["status"] == "skipped"
     labels.write_text("v2, changed")
     assert build_one(*args)["status"] == "written"
+
+
+def test_verify_finds_a_flipped_byte_and_names_the_recording(eegmmidb_store, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(eegmmidb_store, copy)
+    runner = CliRunner()
+    clean = runner.invoke(app, ["verify", str(copy)])
+    assert clean.exit_code == 0 and "12 recordings checked" in clean.output and "intact" in clean.output
+    shard = next((copy / "recordings" / "eegmmidb.S001R09" / "signal" / "c").rglob("*"))
+    while shard.is_dir():
+        shard = next(shard.iterdir())
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    shard.write_bytes(bytes(data))
+    result = runner.invoke(app, ["verify", str(copy), "--json"])
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert list(report["damaged"]) == ["eegmmidb.S001R09"]
+    assert "sha256 differs" in report["damaged"]["eegmmidb.S001R09"][0]
+
+
+def test_verify_reports_missing_and_unexpected_files(eegmmidb_store, tmp_path):
+    from eegcorpus.store.verify import verify_store
+
+    copy = tmp_path / "copy"
+    shutil.copytree(eegmmidb_store, copy)
+    (copy / "recordings" / "eegmmidb.S001R03" / "lobe" / "zarr.json").unlink()
+    (copy / "recordings" / "eegmmidb.S001R04" / "stray.bin").write_bytes(b"x")
+    report = verify_store(copy)
+    assert report.damaged["eegmmidb.S001R03"] == ["lobe/zarr.json: missing"]
+    assert report.damaged["eegmmidb.S001R04"] == ["stray.bin: unexpected file"]
+    assert not report.ok
+
+
+def test_distributed_build_equals_local_build(tmp_path):
+    """Workers in separate processes read the raw files and write the store themselves."""
+    from distributed import LocalCluster
+
+    raw = tmp_path / "raw" / "S001"
+    raw.mkdir(parents=True)
+    for run in (3, 4, 5):
+        shutil.copy(shared_path("eegmmidb", "S001", f"S001R{run:02d}.edf"), raw)
+    local, remote = tmp_path / "local", tmp_path / "remote"
+    build("eegmmidb", raw.parent, local, progress=False)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        assert cluster.scheduler_address.startswith("tcp://")
+        result = build("eegmmidb", raw.parent, remote, scheduler=cluster.scheduler_address, progress=False)
+    assert sorted(result.written) == ["eegmmidb.S001R03", "eegmmidb.S001R04", "eegmmidb.S001R05"]
+    a, b = open_store(local), open_store(remote)
+    pd_cols = ["dataset", "subject", "run", "sfreq", "n_channels", "n_samples", "source_sha256", "profile_digest", "quantum_uv"]
+    assert a.index[pd_cols].equals(b.index[pd_cols])
+    for rid in a.index.index:
+        np.testing.assert_array_equal(a.recording(rid).values, b.recording(rid).values)

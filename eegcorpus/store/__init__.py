@@ -7,7 +7,8 @@ Layout::
       recordings/<id>/          one xarray dataset per recording: signal [channel, time] with
                                 coordinates ch_name, ch_name_orig, ch_type, x, y, z, lobe and
                                 attributes sfreq, units, dataset, subject, ..., provenance
-      recordings/<id>/COMPLETE  written last inside staging, before publication
+      recordings/<id>/zarr.json the recording's attributes, with a sha256 manifest of its
+                                other files; written last
       tables/recordings.json    the recordings index (a cache of the recordings' attributes)
       tables/failures.json      file, stage, error for every input that could not be stored
       tables/builds.json        one entry per build run (profile, versions, counts)
@@ -28,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from eegcorpus.store.writer import RECORDINGS, STAGING, TABLES, init_store, write_recording
+from eegcorpus.store.writer import GROUP_METADATA, MANIFEST, RECORDINGS, STAGING, TABLES, init_store, write_recording
 
 #: Index columns, in order (the recording id is the index).
 INDEX_COLUMNS = (
@@ -80,13 +81,11 @@ def _json_default(value):
 
 def recording_attrs(root: Path, recording_id: str) -> dict | None:
     """A published recording's attributes, or None when it is absent or incomplete."""
-    folder = root / RECORDINGS / recording_id
-    if not (folder / "COMPLETE").exists():
-        return None
     try:
-        return json.loads((folder / "zarr.json").read_text()).get("attributes", {})
-    except (FileNotFoundError, json.JSONDecodeError):
+        attrs = json.loads((root / RECORDINGS / recording_id / GROUP_METADATA).read_text()).get("attributes", {})
+    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError, UnicodeDecodeError):
         return None
+    return attrs if MANIFEST in attrs else None
 
 
 def index_row(attrs: dict) -> dict:
@@ -97,7 +96,7 @@ def published_ids(root: Path) -> list[str]:
     folder = root / RECORDINGS
     if not folder.is_dir():
         return []
-    return sorted(p.name for p in folder.iterdir() if p.is_dir() and (p / "COMPLETE").exists())
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and (p / GROUP_METADATA).exists())
 
 
 def rebuild_index_rows(root: Path, cached_rows: list[dict] | None = None) -> list[dict]:
@@ -147,6 +146,7 @@ class Store:
         attrs = recording_attrs(self.path, recording_id)
         if attrs is None:
             raise KeyError(f"recording {recording_id!r} is not in {self.path}")
+        attrs.pop(MANIFEST, None)
         return attrs
 
     def dataset(self, recording_id: str):
@@ -162,7 +162,8 @@ class Store:
         ds = self.dataset(recording_id)
         signal = ds["signal"].load().astype(np.float32)
         signal.attrs.update(ds.attrs)
-        signal.attrs.pop("events", None)
+        for key in ("events", MANIFEST):
+            signal.attrs.pop(key, None)
         return signal
 
     def events(self, recording_id: str | None = None) -> pd.DataFrame:

@@ -10,6 +10,7 @@ concurrency before).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -30,6 +31,10 @@ STORE_FORMAT_VERSION = 1
 PIPELINE_VERSION = "1"
 
 RECORDINGS = "recordings"
+#: Group metadata file of a recording; written last, it marks the recording complete.
+GROUP_METADATA = "zarr.json"
+#: Attribute holding {relative file path: sha256} for every other file of the recording.
+MANIFEST = "manifest"
 STAGING = ".staging"
 TABLES = "tables"
 
@@ -117,13 +122,20 @@ def write_group(path: Path, processed: ProcessedRecording, attrs: dict, profile:
     from zarr.storage import MemoryStore
 
     keys: dict = {}
-    _fill_group(zarr.open_group(MemoryStore(keys), mode="w", zarr_format=3, attributes=_json_safe(attrs)), processed, attrs, profile)
+    group = zarr.open_group(MemoryStore(keys), mode="w", zarr_format=3, attributes=_json_safe(attrs))
+    _fill_group(group, processed, attrs, profile)
+    blobs = {key: buffer.to_bytes() for key, buffer in keys.items() if key != GROUP_METADATA}
+    # The manifest (sha256 of every other file) goes into the group's own metadata, which is
+    # written last: a group whose zarr.json has a manifest is complete, and `verify` can find
+    # any byte that changed afterwards.
+    group.attrs.update({MANIFEST: {key: hashlib.sha256(blob).hexdigest() for key, blob in sorted(blobs.items())}})
     path = Path(path)
     path.mkdir(parents=True, exist_ok=False)
-    for key, buffer in keys.items():
+    for key, blob in blobs.items():
         target = path / key
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(buffer.to_bytes())
+        target.write_bytes(blob)
+    (path / GROUP_METADATA).write_bytes(keys[GROUP_METADATA].to_bytes())
 
 
 def _fill_group(group, processed: ProcessedRecording, attrs: dict, profile: Profile) -> None:
@@ -180,8 +192,6 @@ def write_recording(root: Path, recording_id: str, processed: ProcessedRecording
     final = root / RECORDINGS / recording_id
     try:
         write_group(staging, processed, attrs, profile)
-        # The marker file says the group is complete; `verify` and resume trust nothing without it.
-        (staging / "COMPLETE").write_text(json.dumps({"recording_id": recording_id}))
         if final.exists():
             aside = root / STAGING / f"{recording_id}.replaced.{uuid.uuid4().hex[:8]}"
             os.rename(final, aside)
