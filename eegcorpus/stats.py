@@ -85,7 +85,7 @@ def format_stats(stats: dict) -> str:
     for dataset, hours in stats["hours_per_dataset"].items():
         lines.append(f"    {dataset}: {hours:.2f} h")
     lines.append("  sampling rate: " + ", ".join(f"{k} Hz ({v} rec)" for k, v in stats["sfreq"].items()))
-    lines.append(f"  storage step: " + ", ".join(f"{k} uV ({v} rec)" for k, v in stats["quantum_uv"].items()))
+    lines.append("  storage step: " + ", ".join(f"{k} uV ({v} rec)" for k, v in stats["quantum_uv"].items()))
     chans = stats["channels"]
     lines.append(f"  {len(chans)} channels; coverage: " + ", ".join(f"{k} {v}" for k, v in list(chans.items())[:12]) + (" ..." if len(chans) > 12 else ""))
     levels = stats.get("percentile_levels") or []

@@ -24,7 +24,7 @@ from eegcorpus.channels import canonical_name
 from eegcorpus.datasets import get_adapter
 from eegcorpus.datasets.base import LayoutError
 from eegcorpus.datasets.siena import read_seizure_list
-from eegcorpus.datasets.tuab import AnnotationError, read_tuh_csv
+from eegcorpus.datasets._tuh import AnnotationError, read_tuh_csv
 from eegcorpus.readers import read_recording
 from eegcorpus.store import open_store
 
@@ -157,14 +157,20 @@ def test_tuab_find(tuab_raw):
     ]
 
 
-def test_tuab_read_drops_unplaceable_and_labels_the_recording(tuab_raw):
+def test_tuab_card_drops_unplaceable_channels_and_labels_the_recording(tuab_raw):
+    from eegcorpus.pipeline.process import process_recording
+    from eegcorpus.pipeline.profiles import BUILTIN_PROFILES
+
     adapter = get_adapter("tuab")
     source = adapter.find(tuab_raw)[2]
     rec = adapter.read(tuab_raw, source)
-    assert "EEG T1-REF" not in rec.ch_names and "EEG T2-REF" not in rec.ch_names
-    assert set(rec.extra["adapter_dropped_channels"]) == {"EEG T1-REF", "EEG T2-REF"}
-    # Left to the card and the type rules, which record why in the provenance.
-    assert {"EEG EKG1-REF", "PHOTIC-REF", "EEG 26-REF"} <= set(rec.ch_names)
+    # The reader keeps everything; the card's drop list (T1/T2 have no standard_1005 position)
+    # and the type rules remove channels at processing time and record why.
+    assert {"EEG T1-REF", "EEG T2-REF", "EEG EKG1-REF", "PHOTIC-REF", "EEG 26-REF"} <= set(rec.ch_names)
+    processed = process_recording(rec, BUILTIN_PROFILES["neuript"], line_freq=60, drop_channels=adapter.card.drop_channels)
+    dropped = processed.provenance["dropped_channels"]
+    assert {"EEG T1-REF", "EEG T2-REF", "EEG EKG1-REF", "PHOTIC-REF", "EEG 26-REF"} <= set(dropped)
+    assert not {"EEG T1-REF", "EEG T2-REF"} & set(processed.ch_names)
     assert [a.name for a in rec.aux] == ["IBI", "BURSTS"] and rec.sfreq == 256
     events = adapter.events(source, rec)
     assert events.to_dict("records") == [{"onset": 0.0, "duration": DURATION_S, "description": "normal", "label": "normal"}]
@@ -303,15 +309,16 @@ def test_tusz_events_from_csv_bi(tusz_raw):
 
 
 def test_tusz_linked_ear_channels_are_dropped_whatever_the_suffix(tusz_raw):
+    from eegcorpus.pipeline.process import process_recording
+    from eegcorpus.pipeline.profiles import BUILTIN_PROFILES
+
     adapter = get_adapter("tusz")
     rec = adapter.read(tusz_raw, adapter.find(tusz_raw)[1])
-    assert rec.extra["adapter_dropped_channels"] == {
-        "EEG T1-LE": "T1 has no standard_1005 position",
-        "EEG T2-LE": "T2 has no standard_1005 position",
-        "EEG 26-LE": "in the card's drop_channels under another reference suffix",
-        "EEG EKG1-LE": "in the card's drop_channels under another reference suffix",
-        "PHOTIC-LE": "in the card's drop_channels under another reference suffix",
-    }
+    processed = process_recording(rec, BUILTIN_PROFILES["neuript"], line_freq=60, drop_channels=adapter.card.drop_channels)
+    dropped = processed.provenance["dropped_channels"]
+    for name in ("EEG T1-LE", "EEG T2-LE", "EEG 26-LE", "EEG EKG1-LE", "PHOTIC-LE"):
+        assert name in dropped, name
+    assert {v for k, v in dropped.items() if k in ("EEG T1-LE", "EEG 26-LE")} == {"listed in the dataset card's drop_channels"}
 
 
 def test_tusz_build(tusz_raw, tmp_path):

@@ -27,7 +27,7 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 
 from eegcorpus.datasets.base import DatasetAdapter, Source, _num
-from eegcorpus.datasets.tuab import (
+from eegcorpus.datasets._tuh import (
     AnnotationError,
     companion_in_root,
     concat_events,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from eegcorpus.datasets.tuab import TUHAdapter, csv_events, event_frame
+from eegcorpus.datasets._tuh import TUHAdapter, csv_events, event_frame
 
 
 class TUARAdapter(TUHAdapter):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from eegcorpus.datasets.base import Source
-from eegcorpus.datasets.tuab import TUHAdapter
+from eegcorpus.datasets._tuh import TUHAdapter
 
 _GROUP = re.compile(r"^(?:\d+_)?(?P<group>(?:no_)?epilepsy)$", re.IGNORECASE)
 

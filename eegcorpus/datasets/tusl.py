@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from eegcorpus.datasets.tuab import TUHAdapter, csv_events, event_frame
+from eegcorpus.datasets._tuh import TUHAdapter, csv_events, event_frame
 
 
 class TUSLAdapter(TUHAdapter):

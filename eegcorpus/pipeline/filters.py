@@ -108,15 +108,22 @@ def design_notch(sfreq: float, freq: float, width: float | None = None, trans_ba
     return taps
 
 
-def _pad_odd_reflect(x: np.ndarray, n_pad: int) -> np.ndarray:
-    """Pad the last axis by an odd reflection, limited to the signal length, then zeros."""
-    n = x.shape[-1]
+def _pad_odd_reflect(x: np.ndarray, n_pad: int, total: int | None = None) -> np.ndarray:
+    """Pad the last axis of 2-D ``x`` by an odd reflection (``2 x[0] - x[k]``), limited to the
+    signal length, then zeros; optionally extend the right end to ``total`` samples by repeating
+    the last value. One allocation (``np.pad`` made three)."""
+    n_rows, n = x.shape
     reflect = min(n_pad, n - 1)
-    padded = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(reflect, reflect)], mode="reflect", reflect_type="odd")
-    zeros = n_pad - reflect
-    if zeros:
-        padded = np.pad(padded, [(0, 0)] * (x.ndim - 1) + [(zeros, zeros)])
-    return padded
+    total = n + 2 * n_pad if total is None else total
+    out = np.zeros((n_rows, total), dtype=x.dtype)
+    out[:, n_pad : n_pad + n] = x
+    if reflect:
+        out[:, n_pad - reflect : n_pad] = 2 * x[:, :1] - x[:, reflect:0:-1]
+        out[:, n_pad + n : n_pad + n + reflect] = 2 * x[:, -1:] - x[:, -2 : -reflect - 2 : -1]
+    tail = n_pad + n + n_pad
+    if total > tail:
+        out[:, tail:] = out[:, tail - 1 : tail]
+    return out
 
 
 def _best_fft_length(n: int, n_taps: int) -> int:
@@ -248,8 +255,7 @@ def resample(x: np.ndarray, sfreq: float, new_sfreq: float) -> np.ndarray:
     length = n + 2 * pad
     while length % down or sp_fft.next_fast_len(length, real=True) != length:
         length += 1
-    padded = _pad_odd_reflect(x.reshape(-1, n), pad)
-    padded = np.pad(padded, [(0, 0), (0, length - padded.shape[-1])], mode="edge")
+    padded = _pad_odd_reflect(x.reshape(-1, n), pad, total=length)
     new_length = length * up // down
     spectrum = sp_fft.rfft(padded, axis=-1)
     keep = min(spectrum.shape[-1], new_length // 2 + 1)

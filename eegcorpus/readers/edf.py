@@ -443,8 +443,8 @@ def _check_not_crlf_damaged(path, buffer: bytes, start: int) -> None:
         position += 1
     raise ReaderError(
         path,
-        f"data damaged by a text-mode transfer: LF bytes follow a CR throughout (LF was turned "
-        f"into CRLF); get a binary copy of the file",
+        "data damaged by a text-mode transfer: LF bytes follow a CR throughout (LF was turned "
+        "into CRLF); get a binary copy of the file",
     )
 
 

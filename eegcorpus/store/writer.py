@@ -121,6 +121,7 @@ def write_group(path: Path, processed: ProcessedRecording, attrs: dict, profile:
     import zarr
     from zarr.storage import MemoryStore
 
+    _tune_zarr(zarr)
     keys: dict = {}
     group = zarr.open_group(MemoryStore(keys), mode="w", zarr_format=3, attributes=_json_safe(attrs))
     _fill_group(group, processed, attrs, profile)
@@ -131,11 +132,26 @@ def write_group(path: Path, processed: ProcessedRecording, attrs: dict, profile:
     group.attrs.update({MANIFEST: {key: hashlib.sha256(blob).hexdigest() for key, blob in sorted(blobs.items())}})
     path = Path(path)
     path.mkdir(parents=True, exist_ok=False)
+    for folder in sorted({str(Path(key).parent) for key in blobs} - {"."}):
+        (path / folder).mkdir(parents=True, exist_ok=True)
     for key, blob in blobs.items():
-        target = path / key
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(blob)
+        (path / key).write_bytes(blob)
     (path / GROUP_METADATA).write_bytes(keys[GROUP_METADATA].to_bytes())
+
+
+_ZARR_BATCH_SIZE = 8
+
+
+def _tune_zarr(zarr) -> None:
+    """Let zarr's codec pipeline encode a shard's inner chunks in batches of 8.
+
+    With the default batch of one, the per-chunk scheduling costs more than compressing the
+    chunk (12 ms against 8 ms for a 125-s recording's 32 chunks, measured), and it all runs on
+    zarr's single event-loop thread, which the build's worker threads share. Only a default
+    setting is raised; a value the user chose is left alone.
+    """
+    if zarr.config.get("codec_pipeline.batch_size") == 1:
+        zarr.config.set({"codec_pipeline.batch_size": _ZARR_BATCH_SIZE})
 
 
 def _fill_group(group, processed: ProcessedRecording, attrs: dict, profile: Profile) -> None:
