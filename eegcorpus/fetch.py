@@ -192,8 +192,22 @@ def fetch(
     return result
 
 
+#: A companion shares at least this many leading characters with its recording's file name
+#: (Sleep-EDF pairs PSG and hypnogram on the first 6: SC4001E0-PSG.edf / SC4001EC-Hypnogram.edf).
+_MIN_SHARED_PREFIX = 6
+
+
 def _recording_for(companion: str, listing: dict[str, str], recording_pattern) -> str | None:
-    """The recording a companion file belongs to: the longest listed recording path that
-    prefixes it (``S001/S001R03.edf.event`` -> ``S001/S001R03.edf``)."""
-    candidates = [p for p in listing if companion.startswith(p) and recording_pattern.match(p)]
-    return max(candidates, key=len) if candidates else None
+    """The recording a companion file belongs to: in the same folder, the recording whose file
+    name shares the longest prefix with the companion's (``S001R03.edf.event`` ->
+    ``S001R03.edf``; ``SC4001EC-Hypnogram.edf`` -> ``SC4001E0-PSG.edf``)."""
+    folder, name = PurePosixPath(companion).parent, PurePosixPath(companion).name
+    best, best_len = None, _MIN_SHARED_PREFIX - 1
+    for path in listing:
+        candidate = PurePosixPath(path)
+        if candidate.parent != folder or not recording_pattern.match(path):
+            continue
+        shared = len(os.path.commonprefix([name, candidate.name]))
+        if shared > best_len:
+            best, best_len = path, shared
+    return best

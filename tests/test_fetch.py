@@ -157,3 +157,20 @@ def test_registration_datasets_say_how_to_get_access(tmp_path):
     assert result.exit_code == 1
     assert "cannot be downloaded automatically (access: registration)" in result.output
     assert "isip" in result.output.lower() or "tuh" in result.output.lower()
+
+
+def test_sleep_edf_hypnograms_come_with_their_subject(tmp_path):
+    """Companions pair with recordings by shared name prefix, as Sleep-EDF pairs PSG and
+    hypnogram on the first six characters."""
+    mirror = tmp_path / "mirror" / "sleep-cassette"
+    mirror.mkdir(parents=True)
+    hypnogram = shared_path("fixtures", "sleep_edf", "SC4001EC-Hypnogram.edf")
+    psg_bytes = shared_path("eegmmidb", "S001", "S001R03.edf").read_bytes()  # fetch never parses
+    for subject, letter in (("00", "C"), ("01", "J")):
+        (mirror / f"SC4{subject}1E0-PSG.edf").write_bytes(psg_bytes + subject.encode())
+        (mirror / f"SC4{subject}1E{letter}-Hypnogram.edf").write_bytes(hypnogram.read_bytes())
+    files = sorted(p for p in mirror.parent.rglob("*") if p.is_file())
+    listing = "".join(f"{_sha(p)}  {p.relative_to(mirror.parent).as_posix()}\n" for p in files)
+    with _Server(mirror.parent, listing) as server:
+        result = fetch("sleep_edfx", tmp_path / "raw", subjects=["1"], base_url=server.url)
+    assert sorted(result.downloaded) == ["sleep-cassette/SC4011E0-PSG.edf", "sleep-cassette/SC4011EJ-Hypnogram.edf"]
