@@ -343,10 +343,29 @@ def _run_local(scheduler, workers, args, payloads, common, collect) -> list[dict
                 collect(res)
 
     with _Progress():
+        if scheduler == "processes":
+            with _process_pool(workers) as pool:
+                return list(dask.compute(*tasks, scheduler="processes", pool=pool))
         kwargs = {"scheduler": scheduler}
         if workers and scheduler != "sync":
             kwargs["num_workers"] = workers
         return list(dask.compute(*tasks, **kwargs))
+
+
+def _process_pool(workers: int | None):
+    """Worker processes forked from a forkserver that has imported the build code once.
+
+    Spawned workers would each import numpy, scipy, zarr and this package again (over a second
+    each, every build); forking the driver itself is unsafe once it runs threads (zarr's event
+    loop, tqdm). A forkserver is a clean single-threaded process, so its children start in
+    milliseconds with everything imported and no inherited threads.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["eegcorpus.build"])
+    return ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=context)
 
 
 def _run_distributed(address, args, payloads, common, collect) -> list[dict]:
