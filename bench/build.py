@@ -57,12 +57,12 @@ def run_baseline(files: list[str], out: Path) -> dict:
     return {"hours": hours, "bytes": (out / "baseline.h5").stat().st_size}
 
 
-def run_ours(raws: list[tuple[str, str]], out: Path) -> dict:
+def run_ours(raws: list[tuple[str, str]], out: Path, scheduler: str = "threads") -> dict:
     from eegcorpus.build import build
 
     hours, float32_bytes = 0.0, 0
     for dataset, raw in raws:
-        result = build(dataset, raw, out / dataset, profile="neuript", scheduler="threads", progress=False)
+        result = build(dataset, raw, out / dataset, profile="neuript", scheduler=scheduler, progress=False)
         if result.n_failed:
             raise SystemExit(f"build failed: {result.failed}")
         hours += result.hours
@@ -97,16 +97,45 @@ def child(args) -> None:
         first = Path(files[0])
         (out / "warmup_raw" / first.parent.name).mkdir(parents=True)
         shutil.copy(first, out / "warmup_raw" / first.parent.name / first.name)
-        run_ours([(raws[0][0], str(out / "warmup_raw"))], out / "warmup")
+        run_ours([(raws[0][0], str(out / "warmup_raw"))], out / "warmup", args.child.removeprefix("ours-"))
     warm, cpu1 = time.perf_counter(), _cpu()
     (out / "run").mkdir()
-    result = run_baseline(files, out / "run") if args.child == "baseline" else run_ours(raws, out / "run")
+    if args.child == "baseline":
+        result = run_baseline(files, out / "run")
+    else:
+        result = run_ours(raws, out / "run", args.child.removeprefix("ours-"))
     end, cpu2 = time.perf_counter(), _cpu()
     result.update(
         startup_wall_s=warm - start, startup_cpu_s=cpu1 - cpu0, wall_s=end - warm, cpu_s=cpu2 - cpu1,
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     )
     print(json.dumps(result))
+
+
+def _replicate(dataset: str, folder: Path, target: Path, copies: int) -> list[str]:
+    """Hard links to the real files, ``copies`` times under new subject numbers, in the
+    dataset's layout. Every copy is read and processed in full by both contenders."""
+    out = []
+    if dataset == "eegmmidb":
+        sources = sorted(folder.glob("S001/S001R*.edf"))
+        for k in range(copies):
+            subject = f"S{k + 1:03d}"
+            (target / subject).mkdir(parents=True, exist_ok=True)
+            for src in sources:
+                dst = target / subject / src.name.replace("S001", subject)
+                os.link(src, dst) if src.stat().st_dev == target.stat().st_dev else shutil.copy(src, dst)
+                out.append(str(dst))
+    else:
+        sources = sorted(folder.glob("Subject*_*.edf"))
+        target.mkdir(parents=True, exist_ok=True)
+        n_subjects = len({s.name[:9] for s in sources})
+        for k in range(copies):
+            for src in sources:
+                number = int(src.name[7:9]) + k * n_subjects
+                dst = target / f"Subject{number:02d}_{src.name[-5]}.edf"
+                os.link(src, dst) if src.stat().st_dev == target.stat().st_dev else shutil.copy(src, dst)
+                out.append(str(dst))
+    return out
 
 
 def spawn(kind: str, out: Path, files, raws) -> dict:
@@ -121,7 +150,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--child", choices=("baseline", "ours"))
+    parser.add_argument("--copies", type=int, default=3, help="replicate the real files N times (a corpus large enough to amortise start-up)")
+    parser.add_argument("--child", choices=("baseline", "ours-threads", "ours-processes"))
     parser.add_argument("--out")
     parser.add_argument("--files")
     parser.add_argument("--raws")
@@ -133,28 +163,41 @@ def main() -> None:
     sets = [("eegmmidb", SHARED_DATA / "eegmmidb")]
     if not args.quick:
         sets.append(("mental_arithmetic", SHARED_DATA / "eegmat"))
-    files = []
+    copies = 1 if args.quick else args.copies
+    corpus = Path(tempfile.mkdtemp(prefix="eegcorpus-bench-"))
+    files, raws = [], []
     for dataset, folder in sets:
         if not folder.is_dir():
             sys.exit(f"missing real data: {folder}")
-        pattern = "S*/S*R*.edf" if dataset == "eegmmidb" else "Subject*_*.edf"
-        files += [str(p) for p in sorted(folder.glob(pattern))]
-    raws = [(d, str(f)) for d, f in sets]
+        target = corpus / dataset
+        files += _replicate(dataset, folder, target, copies)
+        raws.append((dataset, str(target)))
     rounds = 1 if args.quick else args.rounds
-    runs: dict[str, list[dict]] = {"baseline": [], "ours": []}
-    for r in range(rounds):
-        for kind in (("baseline", "ours") if r % 2 == 0 else ("ours", "baseline")):
-            with tempfile.TemporaryDirectory() as tmp:
-                runs[kind].append(spawn(kind, Path(tmp), files, raws))
+    kinds = ("baseline", "ours-threads") if args.quick else ("baseline", "ours-threads", "ours-processes")
+    runs: dict[str, list[dict]] = {k: [] for k in kinds}
+    try:
+        for r in range(rounds):
+            for kind in kinds[r % len(kinds):] + kinds[: r % len(kinds)]:
+                with tempfile.TemporaryDirectory() as tmp:
+                    runs[kind].append(spawn(kind, Path(tmp), files, raws))
+    finally:
+        shutil.rmtree(corpus, ignore_errors=True)
 
     def med(kind, key):
         return median([run[key] for run in runs[kind]])
 
+    # The faster of our two schedulers is the one reported (both are shown).
+    best = min((k for k in kinds if k != "baseline"), key=lambda k: med(k, "wall_s"))
+    runs["ours"] = runs[best]
     hours = runs["ours"][0]["hours"]
     base_wall, ours_wall = med("baseline", "wall_s"), med("ours", "wall_s")
-    base_cpu, ours_cpu = med("baseline", "cpu_s"), med("ours", "cpu_s")
+    # CPU and memory come from the threaded run: forkserver workers are not this process's
+    # children, so their CPU time is invisible to it; the per-recording work is the same code.
+    base_cpu, ours_cpu = med("baseline", "cpu_s"), med("ours-threads", "cpu_s")
     base_cold = median([r["wall_s"] + r["startup_wall_s"] for r in runs["baseline"]])
     ours_cold = median([r["wall_s"] + r["startup_wall_s"] for r in runs["ours"]])
+    threads_wall = med("ours-threads", "wall_s")
+    processes_wall = med("ours-processes", "wall_s") if "ours-processes" in runs else None
     float32 = runs["ours"][0]["float32_bytes"]
     summary = {
         "files": len(files),
@@ -169,12 +212,16 @@ def main() -> None:
         "baseline_startup_s": round(med("baseline", "startup_wall_s"), 2),
         "ours_startup_s": round(med("ours", "startup_wall_s"), 2),
         "baseline_peak_rss_mb": round(med("baseline", "peak_rss_mb")),
-        "ours_peak_rss_mb": round(med("ours", "peak_rss_mb")),
+        "ours_peak_rss_mb": round(med("ours-threads", "peak_rss_mb")),
         "ours_bytes": runs["ours"][0]["bytes"],
         "baseline_bytes": runs["baseline"][0]["bytes"],
         "bytes_ratio_vs_float32": round(runs["ours"][0]["bytes"] / float32, 3),
         "rounds": rounds,
         "cores": os.cpu_count(),
+        "copies": copies,
+        "scheduler": best.removeprefix("ours-"),
+        "speedup_wall_threads": round(base_wall / threads_wall, 2),
+        "speedup_wall_processes": round(base_wall / processes_wall, 2) if processes_wall else None,
     }
     if not args.quick:
         per_core_hour = lambda cpu: hours / (cpu / 3600)  # noqa: E731
@@ -182,21 +229,26 @@ def main() -> None:
             "build",
             f"""## Build (`bench/build.py`)
 
-{len(files)} real EDF files ({hours:.2f} h: EEGMMIDB S001 runs 3-14 and MentalArithmetic
-Subject00-11), NeurIPT processing (0.1-30 Hz, line notch, 64 Hz, uV). Baseline: LaBraM-style MNE
-`read_raw_edf(preload=True)` + `filter` + `notch_filter` + `resample` + h5py float32, one process.
-Ours: `eegcorpus build --profile neuript`, threaded scheduler on {os.cpu_count()} cores. Each run in its
-own process, alternating, median of {rounds} rounds; {machine()}.
+{len(files)} EDF files, {hours:.2f} h: the real EEGMMIDB S001 runs 3-14 and MentalArithmetic
+Subject00-11, {copies} copies of each under new subject numbers (hard links: every copy is read
+and processed in full), so that start-up is amortised as in a real corpus. NeurIPT processing
+(0.1-30 Hz, line notch, 64 Hz, uV). Baseline: LaBraM-style MNE `read_raw_edf(preload=True)` +
+`filter` + `notch_filter` + `resample` + h5py float32, one process. Ours:
+`eegcorpus build --profile neuript` on {os.cpu_count()} cores, with the threaded scheduler
+({base_wall / threads_wall:.2f}x) and with `--scheduler processes`
+({(base_wall / processes_wall) if processes_wall else float("nan"):.2f}x); the table shows the faster, {best.removeprefix("ours-")}.
+Each run in its own process, rotating the order, median of {rounds} rounds; {machine()}.
 
 | | baseline (MNE + h5py) | eegcorpus build | ratio |
 |---|---|---|---|
 | throughput (wall, steady state) | {hours / base_wall * 3600:.0f} rec-h/h | {hours / ours_wall * 3600:.0f} rec-h/h | **{base_wall / ours_wall:.2f}x** |
 | wall time, steady state | {base_wall:.2f} s | {ours_wall:.2f} s | {base_wall / ours_wall:.2f}x faster |
-| CPU time, steady state | {base_cpu:.2f} s | {ours_cpu:.2f} s | **{base_cpu / ours_cpu:.2f}x** less |
+| CPU time, steady state (threaded run) | {base_cpu:.2f} s | {ours_cpu:.2f} s | **{base_cpu / ours_cpu:.2f}x** less |
 | start-up (imports, first file) | {summary['baseline_startup_s']:.2f} s | {summary['ours_startup_s']:.2f} s | |
 | wall time including start-up | {base_cold:.2f} s | {ours_cold:.2f} s | {base_cold / ours_cold:.2f}x faster |
 | recording-hours per core-hour | {per_core_hour(base_cpu):.0f} | {per_core_hour(ours_cpu):.0f} | {base_cpu / ours_cpu:.2f}x |
-| peak memory (RSS) | {summary['baseline_peak_rss_mb']} MB | {summary['ours_peak_rss_mb']} MB | {summary['ours_peak_rss_mb'] / summary['baseline_peak_rss_mb']:.2f}x |
+| cores busy, threaded run (CPU / wall) | {base_cpu / base_wall:.2f} | {ours_cpu / threads_wall:.2f} | |
+| peak memory (RSS, threaded run) | {summary['baseline_peak_rss_mb']} MB | {summary['ours_peak_rss_mb']} MB | {summary['ours_peak_rss_mb'] / summary['baseline_peak_rss_mb']:.2f}x |
 | bytes on disk | {summary['baseline_bytes'] / 1e6:.1f} MB (float32) | {summary['ours_bytes'] / 1e6:.1f} MB (int16 + blosc-zstd) | **{summary['bytes_ratio_vs_float32']:.2f}x** of float32 |
 
 Steady state: each process first handles one file (imports, FFT plans, thread pools), then

@@ -177,7 +177,7 @@ def build(
     raw: Path = typer.Option(..., "--raw", help="Folder with the dataset's files in their documented layout."),
     out: Path = typer.Option(..., "--out", help="The zarr store to create or resume."),
     profile: str = typer.Option("neuript", "--profile", help="neuript, labram, cbramod, or a .toml/.yaml profile file."),
-    scheduler: str = typer.Option("threads", "--scheduler", help="threads, processes, sync, or tcp://HOST:PORT of a dask.distributed scheduler."),
+    scheduler: str = typer.Option("auto", "--scheduler", help="auto (processes from 32 recordings, else threads), threads, processes, sync, or tcp://HOST:PORT of a dask.distributed scheduler."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Local workers (default: all cores)."),
     subjects: Optional[list[str]] = typer.Option(None, "--subjects", help="Only these subjects (repeat the option)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N recordings."),

@@ -291,3 +291,17 @@ def test_distributed_build_equals_local_build(tmp_path):
     assert a.index[pd_cols].equals(b.index[pd_cols])
     for rid in a.index.index:
         np.testing.assert_array_equal(a.recording(rid).values, b.recording(rid).values)
+
+
+def test_process_scheduler_equals_thread_scheduler(tmp_path):
+    raw = tmp_path / "raw" / "S001"
+    raw.mkdir(parents=True)
+    for run in (6, 7, 8):
+        shutil.copy(shared_path("eegmmidb", "S001", f"S001R{run:02d}.edf"), raw)
+    a = build("eegmmidb", raw.parent, tmp_path / "threads", scheduler="threads", progress=False)
+    b = build("eegmmidb", raw.parent, tmp_path / "processes", scheduler="processes", workers=2, progress=False)
+    assert sorted(a.written) == sorted(b.written) and len(b.written) == 3
+    for rid in a.written:
+        np.testing.assert_array_equal(
+            open_store(tmp_path / "threads").recording(rid).values, open_store(tmp_path / "processes").recording(rid).values
+        )
