@@ -371,14 +371,20 @@ def _process_pool(workers: int | None):
     loop, tqdm). A forkserver is a clean single-threaded process that has imported
     :mod:`eegcorpus._forkserver_preload`, so its children start in milliseconds with everything
     loaded and no inherited threads. The pool lives as long as the driver process, so several
-    builds in one script share it; ``concurrent.futures`` shuts it down at exit.
+    builds in one script share it; it is shut down at exit.
     """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    import atexit
+
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["eegcorpus._forkserver_preload"])
-    return ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=context)
+    pool = ProcessPoolExecutor(max_workers=workers or os.cpu_count(), mp_context=context)
+    # Shut down while the interpreter is whole; left to garbage collection at exit, the pool's
+    # callbacks run after modules are torn down and print a traceback.
+    atexit.register(pool.shutdown)
+    return pool
 
 
 def _run_distributed(address, args, payloads, common, collect) -> list[dict]:

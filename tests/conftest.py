@@ -26,3 +26,15 @@ def shared_path(*parts: str) -> Path:
 def shared_data() -> Path:
     """The shared real-data folder (``../shared/data``); skips when absent."""
     return shared_path()
+
+
+@pytest.fixture(scope="session")
+def eegmmidb_store(tmp_path_factory) -> Path:
+    """The real EEGMMIDB S001 runs 3-14 built with the neuript profile (once per test session)."""
+    from eegcorpus.build import build
+
+    raw = shared_path("eegmmidb")
+    out = tmp_path_factory.mktemp("stores") / "eegmmidb"
+    result = build("eegmmidb", raw, out, progress=False)
+    assert result.n_failed == 0, result.failed
+    return out

@@ -23,15 +23,6 @@ from eegcorpus.store import open_store
 mne.set_log_level("ERROR")
 
 
-@pytest.fixture(scope="module")
-def eegmmidb_store(tmp_path_factory):
-    raw = shared_path("eegmmidb")
-    out = tmp_path_factory.mktemp("stores") / "eegmmidb"
-    result = build("eegmmidb", raw, out, progress=False)
-    assert result.n_failed == 0
-    return out
-
-
 def test_eegmmidb_store_contents(eegmmidb_store):
     store = open_store(eegmmidb_store)
     index = store.index

@@ -1,0 +1,34 @@
+"""Window transforms: amplitude rejection and A-law companding (NeurIPT's normalisation)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+#: NeurIPT rejects windows in which any sample exceeds this many microvolts.
+NEURIPT_REJECT_UV = 100.0
+#: NeurIPT's A-law parameter.
+NEURIPT_A = 0.25
+
+
+def reject(window: np.ndarray, threshold_uv: float = NEURIPT_REJECT_UV, mask: np.ndarray | None = None) -> bool:
+    """True when any sample of a (masked-in) channel exceeds ``threshold_uv`` in absolute value."""
+    data = window if mask is None else window[mask]
+    return bool(data.size) and float(np.abs(data).max()) > threshold_uv
+
+
+def a_law(x: np.ndarray, a: float = NEURIPT_A) -> np.ndarray:
+    """A-law companding as NeurIPT's code writes it (input in microvolts).
+
+    ``y = sign(x) * A|x| / (e + ln A)`` for ``|x| < 1/A``, else
+    ``sign(x) * (1 + ln(A|x|)) / (e + ln A)``. Textbook A-law divides by ``1 + ln A``; the
+    paper's code divides by ``e + ln A``, and the model was trained on that, so we keep it
+    (docs/loader.md). The two branches meet at ``|x| = 1/A``.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    mag = np.abs(x)
+    denom = np.float32(np.e + np.log(a))
+    small = mag < 1.0 / a
+    out = np.empty_like(x)
+    out[small] = a * mag[small] / denom
+    out[~small] = (1.0 + np.log(a * mag[~small])) / denom
+    return np.sign(x) * out

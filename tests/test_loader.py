@@ -1,0 +1,185 @@
+"""The window loader on the real EEGMMIDB store."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from eegcorpus import open_store
+from eegcorpus.channels import LOBES, channel_position
+from eegcorpus.loader import (
+    NEURIPT_DOUBLE_BANANA,
+    MontageBatchSampler,
+    WindowDataset,
+    WindowSpec,
+    WindowStream,
+    a_law,
+    dataloader_kwargs,
+    pad_collate,
+)
+from eegcorpus.loader.dataset import worker_limits
+
+
+def _keys(items):
+    return [(int(i["recording"]), int(i["start"])) for i in items]
+
+
+def test_window_counts_match_durations_and_strides(eegmmidb_store):
+    store = open_store(eegmmidb_store)
+    for length, stride in ((4.0, None), (4.0, 2.0), (10.0, 5.0)):
+        ds = WindowDataset(store, WindowSpec(length, stride))
+        n, L, S = 125 * 64, int(length * 64), int((stride or length) * 64)
+        assert len(ds) == 12 * ((n - L) // S + 1)
+        assert ds.index.length == L and set(np.diff(ds.index.start[ds.index.recording == 0])) == {S}
+
+
+def test_windows_equal_the_stored_recording(eegmmidb_store):
+    store = open_store(eegmmidb_store)
+    ds = WindowDataset(store, WindowSpec(4.0, 3.0))
+    for i in (0, 17, len(ds) - 1):
+        item = ds[i]
+        rid = ds.index.recordings.iloc[int(item["recording"])].recording_id
+        start = int(item["start"])
+        expected = store.recording(rid).values[:, start : start + 256]
+        np.testing.assert_array_equal(item["x"].numpy(), expected)
+    stream = WindowStream(store, WindowSpec(4.0), seed=3)
+    for item in list(stream)[:5]:
+        rid = stream.index.recordings.iloc[int(item["recording"])].recording_id
+        start = int(item["start"])
+        np.testing.assert_array_equal(item["x"].numpy(), store.recording(rid).values[:, start : start + 256])
+
+
+def test_bipolar_is_the_difference_of_two_electrodes(eegmmidb_store):
+    store = open_store(eegmmidb_store)
+    mono = WindowDataset(store, WindowSpec(4.0))
+    bip = WindowDataset(store, WindowSpec(4.0), montage="neuript")
+    names = [str(n) for n in store.recording("eegmmidb.S001R03")["ch_name"].values]
+    a, b = mono[5], bip[5]
+    assert b["x"].shape == (20, 256) and bool(b["ch_mask"].all())
+    # F7-T3 is channel 1: F7 minus T7 (the 10-10 name of T3).
+    np.testing.assert_allclose(b["x"][1].numpy(), a["x"][names.index("F7")].numpy() - a["x"][names.index("T7")].numpy(), atol=1e-4)
+    # Positions: midpoints of the stored electrode positions; lobes from the channel layer.
+    expected = (channel_position("F7") + channel_position("T7")) / 2
+    np.testing.assert_allclose(b["pos"][1].numpy(), expected, atol=1e-6)
+    assert LOBES[int(b["lobe"][1])] == "temporal-left" and LOBES[int(b["lobe"][0])] == "frontal"
+    assert len(NEURIPT_DOUBLE_BANANA) == 20
+
+
+def test_average_reference_and_subset(eegmmidb_store):
+    store = open_store(eegmmidb_store)
+    avg = WindowDataset(store, WindowSpec(4.0), montage="average")[0]["x"].numpy()
+    np.testing.assert_allclose(avg.mean(axis=0), 0.0, atol=1e-3)
+    sub = WindowDataset(store, WindowSpec(4.0), montage=["Cz", "C3", "C4"])[0]
+    mono = WindowDataset(store, WindowSpec(4.0))[0]
+    names = [str(n) for n in store.recording("eegmmidb.S001R03")["ch_name"].values]
+    np.testing.assert_array_equal(sub["x"][0].numpy(), mono["x"][names.index("Cz")].numpy())
+    with pytest.raises(ValueError, match="not in the recording"):
+        WindowDataset(store, WindowSpec(4.0), montage=["Cz", "NOPE"])[0]
+
+
+def test_event_windows_carry_the_annotation_labels(eegmmidb_store):
+    store = open_store(eegmmidb_store)
+    ds = WindowDataset(store, WindowSpec(4.0, mode="events"), recording_ids=["eegmmidb.S001R04"])
+    events = store.events("eegmmidb.S001R04")
+    inside = events[(events["onset"] * 64).round() + 256 <= 125 * 64]
+    assert len(ds) == len(inside)
+    names = {code: name for name, code in ds.index.classes.items()}
+    for i in range(len(ds)):
+        onset = ds.index.start[i] / 64
+        row = inside.iloc[i]
+        assert abs(row["onset"] - onset) < 1 / 64
+        assert names[int(ds[i]["label"])] == row["label"]
+    assert set(ds.index.classes) == {"rest", "left_fist", "right_fist"}
+
+
+def test_two_ranks_see_disjoint_windows_covering_the_epoch(eegmmidb_store):
+    store = open_store(eegmmidb_store)
+    spec = WindowSpec(4.0, 2.0)
+    ranks = [list(WindowStream(store, spec, seed=7, rank=r, world_size=2, even=False)) for r in (0, 1)]
+    a, b = set(_keys(ranks[0])), set(_keys(ranks[1]))
+    assert not a & b
+    everything = WindowDataset(store, spec).index
+    assert a | b == set(zip(everything.recording.tolist(), everything.start.tolist()))
+    even = [len(list(WindowStream(store, spec, seed=7, rank=r, world_size=2))) for r in (0, 1)]
+    assert even[0] == even[1] == min(len(a), len(b))
+
+
+def test_same_seed_same_order_new_epoch_new_order(eegmmidb_store):
+    store = open_store(eegmmidb_store)
+    first = _keys(WindowStream(store, WindowSpec(4.0), seed=11))
+    again = _keys(WindowStream(store, WindowSpec(4.0), seed=11))
+    assert first == again
+    other = WindowStream(store, WindowSpec(4.0), seed=11)
+    other.set_epoch(1)
+    assert _keys(other) != first and sorted(_keys(other)) == sorted(first)
+    # Shuffle quality: a batch of 32 draws windows from several recordings, not one.
+    batches = [first[k : k + 32] for k in range(0, len(first) - 31, 32)]
+    assert np.mean([len({r for r, _ in batch}) for batch in batches]) >= 6
+
+
+def test_resume_mid_epoch_continues_the_same_sequence(eegmmidb_store):
+    store = open_store(eegmmidb_store)
+    spec = WindowSpec(4.0, 1.0)
+    full = list(WindowStream(store, spec, seed=5, buffer_size=200))
+    consumed = 123
+    resumed = WindowStream(store, spec, seed=5, buffer_size=200)
+    resumed.resume_from({0: int(full[consumed - 1]["position"])})
+    rest = list(resumed)
+    assert _keys(rest) == _keys(full[consumed:])
+    np.testing.assert_array_equal(rest[0]["x"].numpy(), full[consumed]["x"].numpy())
+
+
+def test_dataloader_with_two_workers(eegmmidb_store):
+    store = open_store(eegmmidb_store)
+    stream = WindowStream(store, WindowSpec(4.0, 2.0), montage="neuript", seed=2)
+    loader = torch.utils.data.DataLoader(stream, batch_size=16, **dataloader_kwargs(2))
+    seen = []
+    for batch in loader:
+        assert batch["x"].shape[1:] == (20, 256) and batch["x"].dtype == torch.float32
+        assert batch["pos"].shape[1:] == (20, 3) and batch["lobe"].shape[1:] == (20,)
+        seen += list(zip(batch["recording"].tolist(), batch["start"].tolist()))
+    index = stream.index
+    assert sorted(seen) == sorted(zip(index.recording.tolist(), index.start.tolist()))
+
+
+def test_rejection_and_a_law(eegmmidb_store):
+    store = open_store(eegmmidb_store)
+    kept = list(WindowStream(store, WindowSpec(4.0), reject_uv=150.0, seed=1))
+    assert 0 < len(kept) < 372
+    assert all(float(item["x"].abs().max()) <= 150.0 for item in kept)
+    x = np.array([-1000.0, -4.0, -1.0, 0.0, 1.0, 3.9999, 4.0, 1000.0], dtype=np.float32)
+    y = a_law(x, 0.25)
+    denom = np.e + np.log(0.25)
+    np.testing.assert_allclose(y[[2, 4]], [-0.25 / denom, 0.25 / denom], rtol=1e-6)
+    np.testing.assert_allclose(y[7], (1 + np.log(250.0)) / denom, rtol=1e-6)
+    assert np.all(np.diff(y) >= 0) and abs(y[5] - y[6]) < 1e-4  # monotone, continuous at 1/A
+
+
+def test_pad_collate_and_montage_grouping(eegmmidb_store):
+    store = open_store(eegmmidb_store)
+    a = WindowDataset(store, WindowSpec(4.0), montage="neuript")[0]
+    b = WindowDataset(store, WindowSpec(4.0), montage=["Cz", "C3"])[0]
+    batch = pad_collate([a, b])
+    assert batch["x"].shape == (2, 20, 256)
+    assert batch["ch_mask"][1].tolist() == [True, True] + [False] * 18
+    assert (batch["lobe"][1, 2:] == -1).all() and (batch["x"][1, 2:] == 0).all()
+    sampler = MontageBatchSampler(["m20", "m2", "m20", "m20", "m2"], batch_size=2, seed=0)
+    for indices in sampler:
+        assert len({("m20", "m2", "m20", "m20", "m2")[i] for i in indices}) == 1
+    assert sorted(i for batch in sampler for i in batch) == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(("sizes", "wanted"), [([100, 50], 120), ([10, 10, 10], 29), ([7, 0], 5), ([5, 5], 20)])
+def test_worker_limits_add_up_exactly(sizes, wanted):
+    limits = worker_limits(sizes, wanted)
+    assert sum(limits) == min(wanted, sum(sizes)) and all(0 <= l <= s for l, s in zip(limits, sizes))
+
+
+def test_memmap_cache_serves_the_same_windows(eegmmidb_store, tmp_path):
+    store = open_store(eegmmidb_store)
+    plain = WindowDataset(store, WindowSpec(4.0))
+    cached = WindowDataset(store, WindowSpec(4.0), cache_dir=tmp_path / "cache")
+    for i in (0, 40, 200):
+        np.testing.assert_array_equal(plain[i]["x"].numpy(), cached[i]["x"].numpy())
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 3
