@@ -183,3 +183,16 @@ def test_memmap_cache_serves_the_same_windows(eegmmidb_store, tmp_path):
     for i in (0, 40, 200):
         np.testing.assert_array_equal(plain[i]["x"].numpy(), cached[i]["x"].numpy())
     assert len(list((tmp_path / "cache").glob("*.npy"))) == 3
+
+
+def test_batch_mode_yields_the_same_windows_in_the_same_order(eegmmidb_store):
+    store = open_store(eegmmidb_store)
+    single = list(WindowStream(store, WindowSpec(4.0), montage="neuript", seed=4))
+    batches = list(WindowStream(store, WindowSpec(4.0), montage="neuript", seed=4, batch_size=50))
+    assert [len(b["x"]) for b in batches] == [50] * 7 + [22]
+    stacked = torch.cat([b["x"] for b in batches])
+    assert torch.equal(stacked, torch.stack([i["x"] for i in single]))
+    assert torch.cat([b["start"] for b in batches]).tolist() == [int(i["start"]) for i in single]
+    assert batches[0]["pos"].shape == (50, 20, 3) and batches[0]["lobe"].shape == (50, 20)
+    loader = torch.utils.data.DataLoader(WindowStream(store, WindowSpec(4.0), seed=4, batch_size=64), batch_size=None, **dataloader_kwargs(2))
+    assert sum(len(b["x"]) for b in loader) == 372

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from eegcorpus.loader.collate import pad_collate as pad_collate_items
 from eegcorpus.loader.montage import ResolvedMontage, get_montage
 from eegcorpus.loader.transforms import a_law as a_law_fn
 from eegcorpus.loader.windows import WindowIndex, WindowSpec, build_index
@@ -191,13 +192,19 @@ class WindowStream(_Base, _IterableDataset):
     even : bool
         Give every rank the same number of windows (needed by DDP), dropping the surplus of the
         ranks that got more (less than one block each); False keeps every window.
+    batch_size : int | None
+        Yield ready batches of this many windows (stacked in numpy, one tensor per field)
+        instead of single windows; use with ``DataLoader(batch_size=None)``. Per-window
+        tensors and collation cost more than reading a window, so this is the fast path.
+        Windows of different channel layouts are padded (see :func:`pad_collate`).
     """
 
     def __init__(self, stores, spec: WindowSpec, montage="stored", reject_uv=None, a_law=False,
                  seed: int = 0, buffer_size: int = 2048, rank=None, world_size=None, even: bool = True,
-                 recording_ids=None, cache_dir=None):
+                 recording_ids=None, cache_dir=None, batch_size: int | None = None):
         super().__init__(stores, spec, montage, reject_uv, a_law, recording_ids, cache_dir)
         self.seed, self.buffer_size, self.even = int(seed), int(buffer_size), even
+        self.batch_size = batch_size
         self.rank, self.world_size = rank, world_size
         self.epoch = 0
         self._resume: dict[int, int] = {}
@@ -266,6 +273,44 @@ class WindowStream(_Base, _IterableDataset):
             yield "pop", buffer.pop()
 
     def __iter__(self):
+        windows = self._windows()
+        if not self.batch_size:
+            for x, montage, label, r, start, position in windows:
+                yield _item(x, montage, label, r, start, self.a_law, position)
+            return
+        batch = []
+        for window in windows:
+            batch.append(window)
+            if len(batch) == self.batch_size:
+                yield self._stack(batch)
+                batch = []
+        if batch:
+            yield self._stack(batch)
+
+    def _stack(self, batch) -> dict:
+        import torch
+
+        montages = {id(m): m for _, m, *_ in batch}
+        if len(montages) > 1:
+            return pad_collate_items([_item(x, m, lab, r, s, self.a_law, p) for x, m, lab, r, s, p in batch])
+        montage = batch[0][1]
+        x = np.stack([w[0] for w in batch])
+        if self.a_law:
+            x = a_law_fn(x)
+        n = len(batch)
+        return {
+            "x": torch.from_numpy(x),
+            "pos": torch.from_numpy(montage.positions).expand(n, -1, -1),
+            "lobe": torch.from_numpy(montage.lobes).expand(n, -1),
+            "ch_mask": torch.from_numpy(montage.mask).expand(n, -1),
+            "label": torch.from_numpy(np.array([w[2] for w in batch], dtype=np.int64)),
+            "recording": torch.from_numpy(np.array([w[3] for w in batch], dtype=np.int64)),
+            "start": torch.from_numpy(np.array([w[4] for w in batch], dtype=np.int64)),
+            "position": torch.from_numpy(np.array([w[5] for w in batch], dtype=np.int64)),
+        }
+
+    def _windows(self):
+        """(x, montage, label, recording, start, position) for each window, in stream order."""
         import torch.utils.data as tud
 
         rank, world = self._distributed()
@@ -304,7 +349,7 @@ class WindowStream(_Base, _IterableDataset):
             montage = self.reader.montage_of(r)
             if self._rejected(x, montage):
                 continue
-            yield _item(x, montage, idx.label[w], r, idx.start[w], self.a_law, position)
+            yield x, montage, int(idx.label[w]), r, int(idx.start[w]), position
 
     def _block_of(self, w: int) -> int:
         if not hasattr(self, "_window_block"):
