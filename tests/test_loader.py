@@ -196,3 +196,37 @@ def test_batch_mode_yields_the_same_windows_in_the_same_order(eegmmidb_store):
     assert batches[0]["pos"].shape == (50, 20, 3) and batches[0]["lobe"].shape == (50, 20)
     loader = torch.utils.data.DataLoader(WindowStream(store, WindowSpec(4.0), seed=4, batch_size=64), batch_size=None, **dataloader_kwargs(2))
     assert sum(len(b["x"]) for b in loader) == 372
+
+
+@pytest.fixture(scope="module")
+def mental_arithmetic_store(tmp_path_factory):
+    from conftest import shared_path
+    from eegcorpus.build import build
+
+    out = tmp_path_factory.mktemp("stores") / "ma"
+    assert build("mental_arithmetic", shared_path("eegmat"), out, progress=False).n_failed == 0
+    return out
+
+
+def test_weighted_mixing_of_two_stores(eegmmidb_store, mental_arithmetic_store):
+    stores = [open_store(eegmmidb_store), open_store(mental_arithmetic_store)]
+    plain = WindowStream(stores, WindowSpec(4.0), montage="neuript", seed=0)
+    assert len(list(plain)) == len(plain.index)  # without weights: every window once
+    mixed = WindowStream(stores, WindowSpec(4.0), montage="neuript", seed=0, weights=[1, 1], epoch_windows=800)
+    items = list(mixed)
+    datasets = mixed.index.recordings["dataset"].to_numpy()[[int(i["recording"]) for i in items]]
+    # Each share is filled by whole blocks: at least its target, less than one block over.
+    largest_block = int(mixed._block_sizes.max())
+    for name, target in (("eegmmidb", 400), ("mental_arithmetic", 400)):
+        count = int(np.sum(datasets == name))
+        assert target <= count < target + largest_block, (name, count)
+    # EEGMMIDB has 372 windows, so its 400-window share repeats blocks (each copy served as a
+    # window of its own); MentalArithmetic has 720, so its share leaves blocks out.
+    keys = _keys(items)
+    eeg = [k for k, d in zip(keys, datasets) if d == "eegmmidb"]
+    ma = [k for k, d in zip(keys, datasets) if d == "mental_arithmetic"]
+    assert len(eeg) > len(set(eeg)) and len(ma) == len(set(ma))
+    by_name = WindowStream(stores, WindowSpec(4.0), montage="neuript", seed=0, weights={"eegmmidb": 1, "mental_arithmetic": 1}, epoch_windows=800)
+    assert _keys(by_name) == keys
+    with pytest.raises(ValueError, match="No mixing weight"):
+        WindowStream(stores, WindowSpec(4.0), montage="neuript", weights={"eegmmidb": 1})

@@ -192,6 +192,13 @@ class WindowStream(_Base, _IterableDataset):
     even : bool
         Give every rank the same number of windows (needed by DDP), dropping the surplus of the
         ranks that got more (less than one block each); False keeps every window.
+    weights : sequence of float | dict | None
+        Mixing weights: one per store (in the order given), or ``{dataset id: weight}``. Each
+        epoch then draws about ``weight / sum(weights)`` of its windows from each group, by
+        whole blocks, repeating a small group's blocks (in a new order each pass) when it is
+        weighted up and leaving blocks out when it is weighted down. None: every window once.
+    epoch_windows : int | None
+        Windows per epoch with ``weights`` (default: all the windows of the stores).
     batch_size : int | None
         Yield ready batches of this many windows (stacked in numpy, one tensor per field)
         instead of single windows; use with ``DataLoader(batch_size=None)``. Per-window
@@ -201,10 +208,11 @@ class WindowStream(_Base, _IterableDataset):
 
     def __init__(self, stores, spec: WindowSpec, montage="stored", reject_uv=None, a_law=False,
                  seed: int = 0, buffer_size: int = 2048, rank=None, world_size=None, even: bool = True,
-                 recording_ids=None, cache_dir=None, batch_size: int | None = None):
+                 recording_ids=None, cache_dir=None, batch_size: int | None = None, weights=None,
+                 epoch_windows: int | None = None):
         super().__init__(stores, spec, montage, reject_uv, a_law, recording_ids, cache_dir)
         self.seed, self.buffer_size, self.even = int(seed), int(buffer_size), even
-        self.batch_size = batch_size
+        self.batch_size, self.epoch_windows = batch_size, epoch_windows
         self.rank, self.world_size = rank, world_size
         self.epoch = 0
         self._resume: dict[int, int] = {}
@@ -214,6 +222,28 @@ class WindowStream(_Base, _IterableDataset):
         order = np.argsort(key, kind="stable")
         boundaries = np.flatnonzero(np.diff(key[order])) + 1
         self._blocks = np.split(order, boundaries)
+        self._block_sizes = np.array([len(b) for b in self._blocks], dtype=np.int64)
+        self._groups, self._group_weights = self._mixing_groups(weights)
+
+    def _mixing_groups(self, weights):
+        """Group id of every block and each group's weight (None without weights)."""
+        if weights is None:
+            return None, None
+        recordings = self.index.recordings
+        first = np.array([b[0] for b in self._blocks])
+        rec_of_block = self.index.recording[first]
+        if isinstance(weights, dict):
+            names = sorted(weights)
+            datasets = recordings["dataset"].to_numpy()[rec_of_block]
+            unknown = sorted(set(datasets) - set(names))
+            if unknown:
+                raise ValueError(f"No mixing weight for dataset(s) {', '.join(unknown)}; weights name {', '.join(names)}.")
+            groups = np.array([names.index(d) for d in datasets])
+            return groups, np.array([float(weights[n]) for n in names])
+        weights = np.asarray(list(weights), dtype=float)
+        if len(weights) != len(self.store_paths):
+            raise ValueError(f"Got {len(weights)} mixing weights for {len(self.store_paths)} stores.")
+        return recordings["store"].to_numpy()[rec_of_block], weights
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch (its block order and buffer draws); call before iterating."""
@@ -243,28 +273,47 @@ class WindowStream(_Base, _IterableDataset):
             return 0, 1
         return int(rank), int(world)
 
+    def epoch_blocks(self) -> np.ndarray:
+        """The blocks of the current epoch, in order (blocks repeat when weighted up)."""
+        rng = np.random.default_rng([self.seed, self.epoch])
+        if self._groups is None:
+            return rng.permutation(len(self._blocks))
+        total = self.epoch_windows or int(self._block_sizes.sum())
+        shares = self._group_weights / self._group_weights.sum()
+        chosen = []
+        for group, share in enumerate(shares):
+            members = np.flatnonzero(self._groups == group)
+            target, count = int(round(share * total)), 0
+            while count < target and len(members):
+                for block in rng.permutation(members):
+                    if count >= target:
+                        break
+                    chosen.append(block)
+                    count += int(self._block_sizes[block])
+        return rng.permutation(np.asarray(chosen, dtype=np.int64))
+
     def rank_blocks(self, rank: int, world: int) -> tuple[list[int], int]:
         """Block ids of ``rank`` for the current epoch, and the window count every rank gets."""
-        rng = np.random.default_rng([self.seed, self.epoch])
-        order = rng.permutation(len(self._blocks))
+        order = self.epoch_blocks()
         per_rank = [order[r::world] for r in range(world)]
-        sizes = [sum(len(self._blocks[b]) for b in blocks) for blocks in per_rank]
-        return list(per_rank[rank]), (min(sizes) if self.even else sizes[rank])
+        sizes = [int(self._block_sizes[blocks].sum()) for blocks in per_rank]
+        return [int(b) for b in per_rank[rank]], (min(sizes) if self.even else sizes[rank])
 
     def _events(self, blocks: list[int], limit: int, rng):
-        """Index-level schedule: ("insert", block) and ("pop", window id) events."""
+        """Index-level schedule: ("insert", slot) and ("pop", key) events.
+
+        ``slot`` is a position in ``blocks``; a window's key is ``slot * n + window id`` (n =
+        windows in the index), unique even when a weighted-up block occurs twice in an epoch.
+        """
+        n = len(self.index)
         buffer: list[int] = []
-        pending = iter(blocks)
         popped = 0
-        exhausted = False
+        slot = 0
         while popped < limit:
-            while not exhausted and len(buffer) < self.buffer_size:
-                block = next(pending, None)
-                if block is None:
-                    exhausted = True
-                    break
-                buffer.extend(self._blocks[block].tolist())
-                yield "insert", block
+            while slot < len(blocks) and len(buffer) < self.buffer_size:
+                buffer.extend((slot * n + self._blocks[blocks[slot]]).tolist())
+                yield "insert", slot
+                slot += 1
             if not buffer:
                 return
             j = int(rng.integers(len(buffer)))
@@ -323,54 +372,48 @@ class WindowStream(_Base, _IterableDataset):
         rng = np.random.default_rng([self.seed, self.epoch, rank, worker])
         skip = self._resume.get(worker, -1) + 1
         idx = self.index
-        windows: dict[int, np.ndarray] = {}
-        unread: dict[int, set] = {}  # blocks inserted before the resume point: windows not yet popped
+        n = len(idx)
+        windows: dict[int, np.ndarray] = {}  # key -> window data, for the keys in the buffer
+        unread: dict[int, set] = {}  # slots inserted before the resume point: keys not yet popped
         position = -1
         for kind, value in self._events(mine, limit, rng):
             if kind == "insert":
+                slot = value
                 if position + 1 >= skip:
-                    self._load_block(value, windows)
+                    self._load_block(slot, mine[slot], windows)
                 else:
-                    unread[value] = set(self._blocks[value].tolist())
+                    unread[slot] = set((slot * n + self._blocks[mine[slot]]).tolist())
                 continue
             position += 1
-            w = value
+            key = value
+            slot, w = divmod(key, n)
             if position < skip:
-                block = self._block_of(w)
-                unread[block].discard(w)
-                if not unread[block]:
-                    del unread[block]
+                unread[slot].discard(key)
+                if not unread[slot]:
+                    del unread[slot]
                 continue
-            if w not in windows:  # its block was inserted before the resume point: read it now
-                block = self._block_of(w)
-                self._load_block(block, windows, only=unread.pop(block))
-            x = windows.pop(w)
+            if key not in windows:  # its block was inserted before the resume point: read it now
+                self._load_block(slot, mine[slot], windows, only=unread.pop(slot))
+            x = windows.pop(key)
             r = int(idx.recording[w])
             montage = self.reader.montage_of(r)
             if self._rejected(x, montage):
                 continue
             yield x, montage, int(idx.label[w]), r, int(idx.start[w]), position
 
-    def _block_of(self, w: int) -> int:
-        if not hasattr(self, "_window_block"):
-            lookup = np.empty(len(self.index), dtype=np.int64)
-            for b, members in enumerate(self._blocks):
-                lookup[members] = b
-            self._window_block = lookup
-        return int(self._window_block[w])
-
-    def _load_block(self, block: int, windows: dict, only: set | None = None) -> None:
+    def _load_block(self, slot: int, block: int, windows: dict, only: set | None = None) -> None:
+        """Read ``block`` once and copy its windows (all, or the keys in ``only``) into ``windows``."""
+        n = len(self.index)
         members = self._blocks[block]
         if only is not None:
-            members = np.array(sorted(only), dtype=np.int64)
+            members = np.array(sorted(k % n for k in only), dtype=np.int64)
         idx = self.index
         r = int(idx.recording[members[0]])
         starts = idx.start[members]
         lo, hi = int(starts.min()), int(starts.max()) + idx.length
         data = self.reader.read(r, lo, hi)
         for w, s in zip(members.tolist(), (starts - lo).tolist()):
-            if w not in windows:
-                windows[w] = data[:, s : s + idx.length].copy()
+            windows[slot * n + w] = data[:, s : s + idx.length].copy()
 
 
 def worker_limits(sizes: list[int], total_wanted: int) -> list[int]:
