@@ -13,6 +13,7 @@ nothing and says so. A killed build leaves only whole recordings behind (see
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import os
 import time
@@ -311,6 +312,38 @@ def build(
         cores = workers or os.cpu_count() or 1
         scheduler = "processes" if cores > 1 and len(sources) >= PROCESSES_FROM else "threads"
     init_store(out)
+    with store_lock(out):
+        return _build_locked(out, raw, dataset, prof, card, sources, scheduler, workers, strict, progress, started)
+
+
+@contextlib.contextmanager
+def store_lock(store: Path):
+    """Hold the store's build lock, or fail at once naming the build that holds it.
+
+    An exclusive ``flock`` on ``STORE/.lock``: the kernel releases it when the holder exits,
+    however it exits (SIGKILL included), so a crashed build never leaves a stale lock behind.
+    """
+    import fcntl
+
+    path = store / ".lock"
+    handle = open(path, "a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise BuildError(f"{store}: another build is writing this store ({holder}); wait for it to finish") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {os.uname().nodename}, since {_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')}")
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+
+
+def _build_locked(out, raw, dataset, prof, card, sources, scheduler, workers, strict, progress, started) -> BuildResult:
     args = (str(out), str(raw), dataset)
     common = (prof.to_dict(), float(card.line_freq) if card.line_freq else None, list(card.drop_channels), strict)
     payloads = [s.to_dict() for s in sources]

@@ -296,3 +296,23 @@ def test_process_scheduler_equals_thread_scheduler(tmp_path):
         np.testing.assert_array_equal(
             open_store(tmp_path / "threads").recording(rid).values, open_store(tmp_path / "processes").recording(rid).values
         )
+
+
+def test_second_build_of_the_same_store_is_refused_while_one_runs(eegmmidb_store, tmp_path):
+    """The lock is an flock: held by this test's open file, as a running build would hold it."""
+    import fcntl
+
+    from eegcorpus.build import BuildError
+
+    copy = tmp_path / "copy"
+    shutil.copytree(eegmmidb_store, copy)
+    with open(copy / ".lock", "a+") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        holder.seek(0)
+        holder.truncate()  # as a build does: the file keeps the last holder's line otherwise
+        holder.write("pid 12345 on testhost")
+        holder.flush()
+        with pytest.raises(BuildError, match=r"another build is writing this store \(pid 12345 on testhost\)"):
+            build("eegmmidb", shared_path("eegmmidb"), copy, progress=False)
+    # Released (as when a build ends or dies): the next build runs and finds nothing to do.
+    assert len(build("eegmmidb", shared_path("eegmmidb"), copy, progress=False).skipped) == 12
