@@ -1,0 +1,142 @@
+"""NeurIPT assembled: shapes, position handling, lobe pooling, sizes, a learning pretraining step."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from neuript.config import CONFIGS, get_config
+from neuript.embedding import quantise_positions
+from neuript.heads import lobe_pool
+from neuript.model import NeurIPT
+
+# A tiny configuration with the paper's structure (6 blocks, merges, experts, 7 decoder layers).
+TINY = get_config("slim", d_model=24, n_heads=2, d_ff=24, expert_hidden=16, dropout=0.0)
+
+
+def _batch(b=2, c=20, t=64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(b, c, t, generator=g)
+    pos = torch.randn(b, c, 3, generator=g) * 0.05
+    lobe = torch.randint(0, 6, (b, c), generator=g)
+    return x, pos, lobe, torch.ones(b, c, dtype=torch.bool)
+
+
+@pytest.mark.parametrize(("channels", "samples"), [(20, 256), (2, 64), (64, 128), (19, 100)])
+def test_shapes_for_several_montages(channels, samples):
+    x, pos, lobe, mask = _batch(c=channels, t=samples)
+    model = NeurIPT(TINY, n_classes=5)
+    enc = model.encode(x, pos, mask)
+    lengths = [samples]
+    for factor in TINY.merge_factors:
+        lengths.append(math.ceil(lengths[-1] / factor))
+    assert [h.shape for h in enc.levels] == [(2, channels, n, 24) for n in [samples] + lengths[1:]]
+    assert model(x, pos, lobe, mask).shape == (2, 5)
+    assert NeurIPT(TINY, n_classes=2, pretraining=False)(x, pos, lobe, mask).shape == (2, 1)
+    out = model.pretrain_step(x, pos, mask)
+    assert out.prediction.shape == (2, channels, samples) and torch.isfinite(out.loss)
+
+
+def test_encoder_is_equivariant_to_channel_order():
+    """Positions move with the channels. Capacity dropping is off here: which assignments
+    overflow an expert depends on token order by construction (docs/model.md)."""
+    torch.manual_seed(0)
+    model = NeurIPT(get_config(TINY, capacity_factor=None), pretraining=False).eval()
+    x, pos, lobe, mask = _batch()
+    perm = torch.randperm(x.shape[1])
+    a = model.encode(x, pos, mask).levels[-1]
+    b = model.encode(x[:, perm], pos[:, perm], mask[:, perm]).levels[-1]
+    torch.testing.assert_close(a[:, perm], b, atol=1e-4, rtol=1e-4)
+
+
+def test_positions_not_channel_order_carry_identity():
+    """Swapping two channels' signals without their positions changes the representation."""
+    torch.manual_seed(0)
+    model = NeurIPT(TINY, pretraining=False).eval()
+    x, pos, lobe, mask = _batch()
+    swapped = x.clone()
+    swapped[:, [0, 1]] = x[:, [1, 0]]
+    a = model.encode(x, pos, mask).levels[-1]
+    b = model.encode(swapped, pos, mask).levels[-1]
+    assert not torch.allclose(a[:, [1, 0]], b[:, [0, 1]], atol=1e-3)
+
+
+def test_quantised_positions_are_montage_normalised():
+    pos = torch.tensor([[[0.0, 0.0, 0.0], [0.1, 0.05, 0.02], [0.05, 0.1, 0.0], [9.0, 9.0, 9.0]]])
+    mask = torch.tensor([[True, True, True, False]])
+    q = quantise_positions(pos, mask, 50)
+    assert q[0, :3].tolist() == [[0, 0, 0], [49, 24, 10], [24, 49, 0]]
+    assert q[0, 3].tolist() == [0, 0, 0]  # padding channel ignored, not the scale
+    shifted = quantise_positions(pos + 1.0, mask, 50)  # a translated head gives the same bins
+    assert torch.equal(shifted[0, :3], q[0, :3])
+
+
+def test_lobe_pooling_pools_the_right_channels():
+    b, c, t, d = 1, 5, 4, 3
+    h = torch.zeros(b, c, t, d)
+    for ch in range(c):
+        h[0, ch] = ch  # channel k carries the value k everywhere
+    lobe = torch.tensor([[0, 0, 2, 5, -1]])
+    mask = torch.tensor([[True, True, True, True, True]])
+    features = lobe_pool([h], lobe, mask, n_lobes=6).view(6, d)
+    assert features[0].tolist() == [0.5] * 3  # mean of channels 0 and 1
+    assert features[2].tolist() == [2.0] * 3 and features[5].tolist() == [3.0] * 3
+    assert features[1].tolist() == [0.0] * 3  # a lobe with no channel
+    # Channel 4 has no lobe and counts nowhere; a masked channel counts nowhere either.
+    mask[0, 1] = False
+    assert lobe_pool([h], lobe, mask, n_lobes=6).view(6, d)[0].tolist() == [0.0] * 3
+
+
+def test_padding_channels_do_not_change_the_classification():
+    torch.manual_seed(0)
+    model = NeurIPT(TINY, n_classes=3, pretraining=False).eval()
+    x, pos, lobe, mask = _batch(c=6)
+    logits = model(x, pos, lobe, mask)
+    pad = 3
+    x2 = torch.cat([x, torch.randn(2, pad, x.shape[2]) * 100], dim=1)
+    pos2 = torch.cat([pos, torch.randn(2, pad, 3)], dim=1)
+    lobe2 = torch.cat([lobe, torch.full((2, pad), -1)], dim=1)
+    mask2 = torch.cat([mask, torch.zeros(2, pad, dtype=torch.bool)], dim=1)
+    torch.testing.assert_close(model(x2, pos2, lobe2, mask2), logits, atol=1e-4, rtol=1e-4)
+
+
+def test_base_config_matches_the_paper_size():
+    counts = NeurIPT(CONFIGS["base"], pretraining=False).parameter_counts()
+    # Table 16 of the paper: 73.5 M activated parameters.
+    assert abs(counts["params_activated"] - 73.5e6) / 73.5e6 < 0.01
+    assert counts["params_total"] > counts["params_activated"]
+
+
+def test_pretraining_steps_lower_the_loss_on_a_fixed_batch():
+    torch.manual_seed(0)
+    model = NeurIPT(TINY)
+    x, pos, lobe, mask = _batch(b=4, t=64)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for step in range(12):
+        g = torch.Generator().manual_seed(step % 2)
+        out = model.pretrain_step(x, pos, mask, ratio=0.5, generator=g)
+        optimizer.zero_grad()
+        out.loss.backward()
+        optimizer.step()
+        losses.append(float(out.recon_loss))
+    assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3])
+    assert out.aux_loss > 0 and len(out.loads) == 2 * len(TINY.merge_factors)
+
+
+def test_neuript_info_json():
+    import json
+
+    from typer.testing import CliRunner
+
+    from neuript.cli import app
+
+    result = CliRunner().invoke(app, ["info", "--config", "slim", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["experts_per_layer"] == [0, 0, 2, 4, 4, 6]
+    assert data["params_total"] > data["params_activated"] > 0
+    assert CliRunner().invoke(app, ["info", "--config", "huge"]).exit_code == 1
