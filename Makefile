@@ -39,6 +39,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/read_edf.py
 	$(BIN)/python bench/build.py
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[bench]" 2> >(grep -v "is ignored: it is neither" >&2)
+	$(BIN)/python bench/loader.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
