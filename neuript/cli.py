@@ -46,6 +46,38 @@ def info(
 
 
 @app.command()
+def pretrain(
+    store: list[str] = typer.Option(..., "--store", help="A store written by 'eegcorpus build' (repeat for several)."),
+    out: str = typer.Option(..., "--out", help="Run folder: checkpoint.pt, log.jsonl, settings.json."),
+    config: str = typer.Option("slim", "--config", help="slim or base."),
+    steps: int = typer.Option(100, "--steps"),
+    batch_size: int = typer.Option(32, "--batch-size"),
+    lr: float = typer.Option(3e-4, "--lr", help="Peak learning rate of the OneCycle schedule."),
+    window: float = typer.Option(4.0, "--window", help="Window length in seconds."),
+    montage: str = typer.Option("neuript", "--montage", help="neuript (double banana), stored or average."),
+    reject_uv: float = typer.Option(100.0, "--reject-uv", help="Drop windows with any |x| above this (0: keep all)."),
+    workers: int = typer.Option(0, "--workers", help="DataLoader worker processes."),
+    checkpoint_every: int = typer.Option(50, "--checkpoint-every"),
+    seed: int = typer.Option(520, "--seed"),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Amplitude-Aware Masked Pretraining from eegcorpus stores (CPU, or a GPU with bf16 when present)."""
+    from neuript.pretrain import PretrainSettings
+    from neuript.pretrain import pretrain as run
+
+    settings = PretrainSettings(
+        stores=list(store), out=out, config=config, steps=steps, batch_size=batch_size, lr=lr, window_s=window,
+        montage=montage, reject_uv=reject_uv or None, num_workers=workers, checkpoint_every=checkpoint_every, seed=seed,
+    )
+    last = run(settings, resume=resume, progress=progress)
+    if last:
+        typer.echo(f"step {last['step']}: loss {last['loss']:.4f} (reconstruction {last['recon_loss']:.4f}, auxiliary {last['aux_loss']:.4f}) -> {out}")
+    else:
+        typer.echo(f"nothing to do: {out} already holds {steps} steps")
+
+
+@app.command()
 def version() -> None:
     """Print the neuript version."""
     from neuript import __version__

@@ -373,6 +373,7 @@ class WindowStream(_Base, _IterableDataset):
             "recording": torch.from_numpy(np.array([w[3] for w in batch], dtype=np.int64)),
             "start": torch.from_numpy(np.array([w[4] for w in batch], dtype=np.int64)),
             "position": torch.from_numpy(np.array([w[5] for w in batch], dtype=np.int64)),
+            "worker": torch.tensor(self._worker_id, dtype=torch.int64),
         }
 
     def _windows(self):
@@ -382,6 +383,7 @@ class WindowStream(_Base, _IterableDataset):
         rank, world = self._distributed()
         info = tud.get_worker_info()
         worker, n_workers = (info.id, info.num_workers) if info else (0, 1)
+        self._worker_id = worker  # this process's copy of the dataset: batches say who made them
         blocks, per_rank = self.rank_blocks(rank, world)
         mine = blocks[worker::n_workers]
         # This worker's share of the rank's (possibly truncated) window count.

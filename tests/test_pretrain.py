@@ -1,0 +1,86 @@
+"""neuript pretraining from the real EEGMMIDB store: logging, checkpoints, exact resume."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from neuript.pretrain import CHECKPOINT, PretrainSettings, pretrain, read_log
+
+TINY = {"d_model": 24, "n_heads": 2, "d_ff": 24, "expert_hidden": 16}
+
+
+def _settings(store, out, steps):
+    # 1-s windows keep the CPU cost small; no rejection (EEGMMIDB's amplitudes exceed 100 uV).
+    return PretrainSettings(
+        stores=[str(store)], out=str(out), steps=steps, batch_size=8, window_s=1.0, reject_uv=None,
+        checkpoint_every=3, seed=3, lr=1e-3, config_overrides=TINY,
+    )
+
+
+def test_log_checkpoint_and_exact_resume(eegmmidb_store, tmp_path):
+    straight = tmp_path / "straight"
+    pretrain(_settings(eegmmidb_store, straight, 6), progress=False)
+    full = read_log(straight)
+    assert [row["step"] for row in full] == [1, 2, 3, 4, 5, 6]
+    for key in ("loss", "recon_loss", "aux_loss", "tokens_per_s", "expert_load", "lr"):
+        assert key in full[0]
+    assert len(full[0]["expert_load"]) == 8  # two MoE layers in each of the 4 blocks with experts
+    state = torch.load(straight / CHECKPOINT, weights_only=True)  # loads without unpickling objects
+    assert int(state["step"]) == 6
+
+    # A finished run resumed asks for nothing more.
+    assert pretrain(_settings(eegmmidb_store, straight, 6), resume=True, progress=False) == {}
+    assert len(read_log(straight)) == 6
+
+
+def test_resume_continues_to_the_same_losses(eegmmidb_store, tmp_path):
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    pretrain(_settings(eegmmidb_store, straight, 6), progress=False)
+    settings = _settings(eegmmidb_store, resumed, 6)
+    _run_until(settings, 3)  # killed right after the checkpoint at step 3
+    pretrain(settings, resume=True, progress=False)
+    a, b = read_log(straight), read_log(resumed)
+    assert [r["step"] for r in b] == [1, 2, 3, 4, 5, 6]
+    for x, y in zip(a, b):
+        assert x["loss"] == pytest.approx(y["loss"], rel=1e-5), x["step"]
+
+
+def _run_until(settings, stop_step):
+    """Run ``settings`` but stop after ``stop_step`` steps, as a killed job would (the schedule
+    keeps its full length)."""
+    import neuript.pretrain as module
+
+    original = module._save
+    calls = {"n": 0}
+
+    class Stop(Exception):
+        pass
+
+    def save_then_stop(out, model, optimizer, scheduler, step, epoch, positions):
+        original(out, model, optimizer, scheduler, step, epoch, positions)
+        if step >= stop_step:
+            raise Stop
+
+    module._save = save_then_stop
+    try:
+        pretrain(settings, progress=False)
+    except Stop:
+        pass
+    finally:
+        module._save = original
+
+
+def test_pretrain_command(eegmmidb_store, tmp_path):
+    from typer.testing import CliRunner
+
+    from neuript.cli import app
+
+    out = tmp_path / "run"
+    args = ["pretrain", "--store", str(eegmmidb_store), "--out", str(out), "--config", "slim", "--steps", "2",
+            "--batch-size", "4", "--window", "1", "--reject-uv", "0", "--no-progress"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "step 2: loss" in result.output and len(read_log(out)) == 2
+    again = CliRunner().invoke(app, args + ["--resume"])
+    assert again.exit_code == 0 and "nothing to do" in again.output
