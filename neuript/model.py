@@ -71,6 +71,12 @@ class NeurIPT(nn.Module):
             self.decoder = Decoder(d, cfg.n_heads, cfg.d_ff, cfg.decoder_layers, cfg.dropout)
         self.head = IILPHead(d, cfg.n_blocks + 1, cfg.n_lobes, n_classes, cfg.dropout) if n_classes else None
         self.apply(_init_weights)
+        if pretraining:
+            # The decoder sums seven layers' predictions: starting each at zero makes the first
+            # prediction 0 instead of a sum of random projections (the loss began near 60).
+            for layer in self.decoder.layers:
+                nn.init.zeros_(layer.predict.weight)
+                nn.init.zeros_(layer.predict.bias)
 
     # ----------------------------------------------------------------------------- encoder
     def encode(self, x: Tensor, pos: Tensor, ch_mask: Tensor, masked: Tensor | None = None,
