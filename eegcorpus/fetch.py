@@ -16,7 +16,6 @@ access and where to put the files.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import urllib.error
 import urllib.request
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from eegcorpus.errors import EEGCorpusError
+from eegcorpus.recording import sha256_file
 
 CHECKSUM_LIST = "SHA256SUMS.txt"
 _BLOCK = 1 << 20
@@ -63,14 +63,6 @@ def _join(base: str, rel: str) -> str:
     return base.rstrip("/") + "/" + "/".join(urllib.request.quote(p) for p in PurePosixPath(rel).parts)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_BLOCK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _download(url: str, target: Path, expected_sha256: str, timeout: float) -> tuple[int, bool]:
     """Download ``url`` to ``target`` through ``target.part``; returns (bytes fetched, resumed)."""
     part = target.with_name(target.name + ".part")
@@ -94,7 +86,7 @@ def _download(url: str, target: Path, expected_sha256: str, timeout: float) -> t
                 while chunk := response.read(_BLOCK):
                     fh.write(chunk)
                     fetched += len(chunk)
-    actual = _sha256(part)
+    actual = sha256_file(part)
     if actual != expected_sha256:
         part.unlink()
         raise FetchError(f"{url}: sha256 mismatch (expected {expected_sha256}, got {actual}); the partial file was removed, run fetch again")
@@ -179,7 +171,7 @@ def fetch(
         if not target.resolve().is_relative_to(out.resolve()):
             raise FetchError(f"{rel}: path leaves the target folder")
         target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists() and _sha256(target) == checksums[rel]:
+        if target.exists() and sha256_file(target) == checksums[rel]:
             result.present.append(rel)
             continue
         fetched, resumed = _download(_join(base, rel), target, checksums[rel], timeout)

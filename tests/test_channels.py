@@ -166,6 +166,7 @@ def test_reference_derivation_between_ears_has_no_lobe():
         ("IBI", "", "misc"),
         ("PHOTIC-REF", "uV", "misc"),
         ("acc1", "G", "misc"),
+        ("STI 014", None, "stim"),
     ],
 )
 def test_channel_types(name, unit, kind):

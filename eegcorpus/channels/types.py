@@ -16,7 +16,7 @@ from eegcorpus.recording import unit_scale_to_uv
 # Patterns are matched against the upper-cased name with any EEG/POL prefix and reference
 # suffix removed, so "EEG LOC-REF" is tested as "LOC".
 _RULES: tuple[tuple[str, re.Pattern], ...] = (
-    ("stim", re.compile(r"^(STATUS|TRIG\w*|TRIGGER|STI\d*|STIM\w*|EVENT MARKER|MARKER|FEEDBACKEVENT|ANNOTATIONS?)$")),
+    ("stim", re.compile(r"^(STATUS|TRIG\w*|TRIGGER|STI[ _]?\d*|STIM\w*|EVENT MARKER|MARKER|FEEDBACKEVENT|ANNOTATIONS?)$")),
     ("eog", re.compile(r"EOG|^[VH]EO[GLR]?$|^(LOC|ROC|E[12])$")),
     ("ecg", re.compile(r"ECG|EKG")),
     ("emg", re.compile(r"EMG|^CHIN")),

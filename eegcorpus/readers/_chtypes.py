@@ -7,58 +7,23 @@ would otherwise end up among the scalp electrodes.
 
 from __future__ import annotations
 
-import re
+from eegcorpus.channels.types import guess_channel_type as _channel_layer_guess
 
 #: Types that hold voltages; the only ones we let a name-based guess assign on top of an MNE
 #: reader, because turning an MNE voltage channel into ``stim`` would leave its values scaled
 #: to volts while the Recording would claim raw trigger codes.
 VOLTAGE_TYPES: frozenset[str] = frozenset({"eeg", "eog", "ecg", "emg"})
 
-# Word-ish matches: "EOG" inside "VEOGR" or "EOG-left" counts, but a plain substring test for
-# "STI" would also catch "STIFF" or "POSTIM", hence the anchored stim patterns.
-_EOG = re.compile(r"EOG|^[VH]EO")
-_ECG = re.compile(r"ECG|EKG")
-_EMG = re.compile(r"EMG")
-_STIM = re.compile(r"^(STATUS$|TRIG|STI\b|STI[ _]?\d+|STIM\b|FEEDBACKEVENT$)")
-
-
 def guess_channel_type(name: str) -> str:
-    """Guess an MNE channel type from a channel name.
-
-    Parameters
-    ----------
-    name : str
-        Channel name as written in the file (case is ignored; a leading ``EEG``/``POL``
-        prefix such as ``"EEG ECG"`` does not hide the real type).
-
-    Returns
-    -------
-    ch_type : str
-        ``"eog"`` for EOG/VEO/HEO names, ``"ecg"`` for ECG/EKG, ``"emg"`` for EMG, ``"stim"``
-        for Status/TRIG/STI/FeedBackEvent, otherwise ``"eeg"``.
+    """The channel layer's name-based type (:func:`eegcorpus.channels.types.guess_channel_type`),
+    for formats without units: ``eeg``, ``eog``, ``ecg``, ``emg``, ``resp``, ``stim`` or ``misc``.
 
     Examples
     --------
-    >>> names = ("Fp1", "VEO", "EOG-left", "EKG", "Status", "FeedBackEvent")
-    >>> [guess_channel_type(n) for n in names]
+    >>> [guess_channel_type(n) for n in ("Fp1", "VEO", "EOG-left", "EKG", "Status", "FeedBackEvent")]
     ['eeg', 'eog', 'eog', 'ecg', 'stim', 'stim']
     """
-    upper = str(name).strip().upper()
-    # "EEG VEO" / "POL EKG": the prefix is the recording system's label, the rest the signal,
-    # and the anchored patterns below must see the rest.
-    for prefix in ("EEG ", "EEG-", "POL "):
-        if upper.startswith(prefix) and len(upper) > len(prefix):
-            upper = upper[len(prefix) :]
-            break
-    if _STIM.match(upper):
-        return "stim"
-    if _EOG.search(upper):
-        return "eog"
-    if _ECG.search(upper):
-        return "ecg"
-    if _EMG.search(upper):
-        return "emg"
-    return "eeg"
+    return _channel_layer_guess(name)
 
 
 def refine_default_types(ch_names: list[str], ch_types: list[str]) -> dict[str, str]:

@@ -8,13 +8,13 @@ shard index or array metadata is found and the recording named; it also decodes 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from eegcorpus.store import INDEX_COLUMNS, read_json
 from eegcorpus.store.writer import GROUP_METADATA, MANIFEST, RECORDINGS, STAGING, TABLES
+from eegcorpus.recording import sha256_file
 
 
 @dataclass
@@ -40,10 +40,6 @@ class VerifyReport:
         }
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def verify_recording(folder: Path, decode: bool = True) -> list[str]:
     """Problems found in one published recording (an empty list when it is intact)."""
     try:
@@ -63,7 +59,7 @@ def verify_recording(folder: Path, decode: bool = True) -> list[str]:
         path = folder / rel
         if not path.is_file():
             problems.append(f"{rel}: missing")
-        elif _sha256(path) != expected:
+        elif sha256_file(path) != expected:
             problems.append(f"{rel}: sha256 differs from the one recorded at write time (damaged)")
     present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
     for rel in sorted(present - set(manifest) - {GROUP_METADATA}):
