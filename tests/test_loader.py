@@ -17,6 +17,7 @@ from eegcorpus.loader import (
     a_law,
     dataloader_kwargs,
     pad_collate,
+    reject,
 )
 from eegcorpus.loader.dataset import worker_limits
 
@@ -130,6 +131,32 @@ def test_resume_mid_epoch_continues_the_same_sequence(eegmmidb_store):
     np.testing.assert_array_equal(rest[0]["x"].numpy(), full[consumed]["x"].numpy())
 
 
+def test_rejection_keeps_exactly_the_windows_under_the_threshold(eegmmidb_store):
+    # Reference: every window of the index read on its own and tested with the transform.
+    store = open_store(eegmmidb_store)
+    spec = WindowSpec(4.0, 2.0)
+    dataset = WindowDataset(store, spec, montage="neuript")
+    expected = {(int(dataset.index.recording[i]), int(dataset.index.start[i]))
+                for i in range(len(dataset)) if not reject(dataset[i]["x"].numpy(), 150.0)}
+    assert 0 < len(expected) < len(dataset)
+    stream = WindowStream(store, spec, montage="neuript", reject_uv=150.0, seed=3, buffer_size=100)
+    assert set(_keys(list(stream))) == expected
+    batches = list(WindowStream(store, spec, montage="neuript", reject_uv=150.0, seed=3, buffer_size=100, batch_size=32))
+    assert [len(b["x"]) for b in batches[:-1]] == [32] * (len(batches) - 1)
+    assert list(zip(torch.cat([b["recording"] for b in batches]).tolist(), torch.cat([b["start"] for b in batches]).tolist())) == _keys(list(stream))
+
+
+def test_resume_in_batch_mode_with_rejection(eegmmidb_store):
+    store = open_store(eegmmidb_store)
+    make = lambda: WindowStream(store, WindowSpec(4.0, 1.0), montage="neuript", reject_uv=150.0, a_law=True, seed=8, buffer_size=150, batch_size=40)
+    full = list(make())
+    resumed = make()
+    resumed.resume_from({0: int(full[4]["position"].max())})
+    rest = list(resumed)
+    assert torch.equal(torch.cat([b["x"] for b in rest]), torch.cat([b["x"] for b in full])[5 * 40 :])
+    assert torch.equal(torch.cat([b["position"] for b in rest]), torch.cat([b["position"] for b in full])[5 * 40 :])
+
+
 def test_dataloader_with_two_workers(eegmmidb_store):
     store = open_store(eegmmidb_store)
     stream = WindowStream(store, WindowSpec(4.0, 2.0), montage="neuript", seed=2)
@@ -183,6 +210,15 @@ def test_memmap_cache_serves_the_same_windows(eegmmidb_store, tmp_path):
     for i in (0, 40, 200):
         np.testing.assert_array_equal(plain[i]["x"].numpy(), cached[i]["x"].numpy())
     assert len(list((tmp_path / "cache").glob("*.npy"))) == 3
+    # The cache holds the montaged signal: another montage gets its own files, same values.
+    bipolar = dict(montage="neuript", reject_uv=150.0, seed=2, batch_size=64)
+    plain_stream = WindowStream(store, WindowSpec(4.0), **bipolar)
+    cached_stream = WindowStream(store, WindowSpec(4.0), cache_dir=tmp_path / "cache", **bipolar)
+    for a, b in zip(plain_stream, cached_stream, strict=True):
+        assert torch.equal(a["x"], b["x"]) and torch.equal(a["position"], b["position"])
+    files = list((tmp_path / "cache").glob("*.npy"))
+    assert len(files) == 3 + len(plain_stream.index.recordings)
+    assert {np.load(f, mmap_mode="r").shape[0] for f in files} == {64, 20}
 
 
 def test_batch_mode_yields_the_same_windows_in_the_same_order(eegmmidb_store):

@@ -66,31 +66,57 @@ class _Recordings:
             key = tuple(names)
             if key not in self._montages:
                 self._montages[key] = self.montage.resolve(names, positions)
-            source = self._cached(r, row, signal) if self.cache_dir else signal
-            self._arrays[r] = (source, _dequantiser(float(scale)) if scale is not None else None, self._montages[key])
+            montage = self._montages[key]
+            table = _dequantiser(float(scale)) if scale is not None else None
+            if self.cache_dir:
+                self._arrays[r] = (self._cached(row, signal, table, montage), None, montage, True)
+            else:
+                self._arrays[r] = (signal, table, montage, False)
         return self._arrays[r]
 
-    def _cached(self, r, row, signal):
-        """A decompressed copy of the recording on local disk, memory-mapped (created once)."""
-        digest = hashlib.sha256(f"{self.store_paths[row.store]}|{row.recording_id}|{signal.attrs.get('scale_factor')}".encode()).hexdigest()[:24]
-        path = self.cache_dir / f"{digest}.npy"
+    def _cached(self, row, signal, table, montage: ResolvedMontage) -> np.ndarray:
+        """The recording decoded and montaged, as float32 on local disk, memory-mapped.
+
+        Created once per (store, recording, scale, montage), then every read is a slice of the
+        page cache: no decompression, dequantisation or montage arithmetic. The file is written
+        under a temporary name and renamed, so a reader sees the whole file or none.
+        """
+        ident = "|".join([
+            _CACHE_FORMAT, self.store_paths[row.store], row.recording_id, str(signal.attrs.get("scale_factor")),
+            ",".join(montage.names), hashlib.sha256(b"" if montage.matrix is None else montage.matrix.tobytes()).hexdigest(),
+        ])
+        path = self.cache_dir / f"{hashlib.sha256(ident.encode()).hexdigest()[:24]}.npy"
         if not path.exists():
             self.cache_dir.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            with open(tmp, "wb") as fh:  # a handle, or np.save would append ".npy" to the name
-                np.save(fh, signal[:])
-            os.replace(tmp, path)  # readers see the whole file or none
+            n_samples = signal.shape[1]
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(montage.names), n_samples))
+            step = chunk_samples(float(row.sfreq)) * CHUNKS_PER_BLOCK  # one shard per read
+            for lo in range(0, n_samples, step):  # a block at a time: memory stays bounded
+                out[:, lo : lo + step] = montage.apply(_decode(np.asarray(signal[:, lo : lo + step]), table))
+            out.flush()
+            del out
+            os.replace(tmp, path)
         return np.load(path, mmap_mode="r")
 
     def montage_of(self, r: int) -> ResolvedMontage:
         return self._open(r)[2]
 
     def read(self, r: int, start: int, stop: int) -> np.ndarray:
-        """Signal ``[start, stop)`` of recording ``r`` in microvolts, montage applied."""
-        source, table, montage = self._open(r)
-        raw = np.asarray(source[:, start:stop])
-        data = table[raw.astype(np.int32) + 32768] if table is not None else raw.astype(np.float32)
-        return montage.apply(data)
+        """Signal ``[start, stop)`` of recording ``r`` in microvolts, montage applied (a read-only
+        view of the cache file when there is a cache)."""
+        source, table, montage, prepared = self._open(r)
+        if prepared:
+            return source[:, start:stop]
+        return montage.apply(_decode(np.asarray(source[:, start:stop]), table))
+
+
+#: Changes whenever the cache files' content or layout changes, so old files are never reused.
+_CACHE_FORMAT = "montaged-float32-v1"
+
+
+def _decode(raw: np.ndarray, table: np.ndarray | None) -> np.ndarray:
+    return table[raw.astype(np.int32) + 32768] if table is not None else raw.astype(np.float32)
 
 
 @functools.lru_cache(maxsize=16)
@@ -316,68 +342,43 @@ class WindowStream(_Base, _IterableDataset):
         sizes = [int(self._block_sizes[blocks].sum()) for blocks in per_rank]
         return [int(b) for b in per_rank[rank]], (min(sizes) if self.even else sizes[rank])
 
-    def _events(self, blocks: list[int], limit: int, rng):
-        """Index-level schedule: ("insert", slot) and ("pop", key) events.
+    def schedule(self, blocks: list[int], limit: int, rng) -> tuple[np.ndarray, np.ndarray]:
+        """The buffer's behaviour for one worker's epoch, computed on window indices alone.
 
-        ``slot`` is a position in ``blocks``; a window's key is ``slot * n + window id`` (n =
-        windows in the index), unique even when a weighted-up block occurs twice in an epoch.
+        Returns ``keys`` (the pop order; a window's key is ``slot * n + window id``, n = windows
+        in the index, so a weighted-up block that occurs twice in an epoch gives distinct keys)
+        and ``insert_at`` (for each slot of ``blocks`` that enters the buffer, how many windows
+        had been popped when it did). Blocks enter while the buffer holds fewer than
+        ``buffer_size`` windows; each pop swaps a uniformly drawn window to the end and takes it.
         """
         n = len(self.index)
+        total = min(int(limit), int(self._block_sizes[blocks].sum()) if len(blocks) else 0)
+        keys = np.empty(total, dtype=np.int64)
+        insert_at = np.empty(len(blocks), dtype=np.int64)
+        draws = rng.random(total)
         buffer: list[int] = []
-        popped = 0
         slot = 0
-        while popped < limit:
+        for popped in range(total):
             while slot < len(blocks) and len(buffer) < self.buffer_size:
                 buffer.extend((slot * n + self._blocks[blocks[slot]]).tolist())
-                yield "insert", slot
+                insert_at[slot] = popped
                 slot += 1
-            if not buffer:
-                return
-            j = int(rng.integers(len(buffer)))
+            j = int(draws[popped] * len(buffer))
             buffer[j], buffer[-1] = buffer[-1], buffer[j]
-            popped += 1
-            yield "pop", buffer.pop()
+            keys[popped] = buffer.pop()
+        return keys, insert_at[:slot]
 
     def __iter__(self):
-        windows = self._windows()
-        if not self.batch_size:
-            for x, montage, label, r, start, position in windows:
-                yield _item(x, montage, label, r, start, self.a_law, position)
-            return
-        batch = []
-        for window in windows:
-            batch.append(window)
-            if len(batch) == self.batch_size:
-                yield self._stack(batch)
-                batch = []
-        if batch:
-            yield self._stack(batch)
+        yield from self._served()
 
-    def _stack(self, batch) -> dict:
-        import torch
+    def _served(self):
+        """Windows (or batches) in stream order for this process (rank x DataLoader worker).
 
-        montages = {id(m): m for _, m, *_ in batch}
-        if len(montages) > 1:
-            return pad_collate_items([_item(x, m, lab, r, s, self.a_law, p) for x, m, lab, r, s, p in batch])
-        montage = batch[0][1]
-        x = np.stack([w[0] for w in batch])
-        if self.a_law:
-            x = a_law_fn(x)
-        n = len(batch)
-        return {
-            "x": torch.from_numpy(x),
-            "pos": torch.from_numpy(montage.positions).expand(n, -1, -1),
-            "lobe": torch.from_numpy(montage.lobes).expand(n, -1),
-            "ch_mask": torch.from_numpy(montage.mask).expand(n, -1),
-            "label": torch.from_numpy(np.array([w[2] for w in batch], dtype=np.int64)),
-            "recording": torch.from_numpy(np.array([w[3] for w in batch], dtype=np.int64)),
-            "start": torch.from_numpy(np.array([w[4] for w in batch], dtype=np.int64)),
-            "position": torch.from_numpy(np.array([w[5] for w in batch], dtype=np.int64)),
-            "worker": torch.tensor(self._worker_id, dtype=torch.int64),
-        }
-
-    def _windows(self):
-        """(x, montage, label, recording, start, position) for each window, in stream order."""
+        Walks the precomputed pop order in segments between block insertions: within a segment
+        no block is read, so rejection and batch assembly are numpy operations over the whole
+        segment instead of Python work per window. A block is read once, when it enters the
+        buffer, and released after its last window is popped.
+        """
         import torch.utils.data as tud
 
         rank, world = self._distributed()
@@ -389,50 +390,168 @@ class WindowStream(_Base, _IterableDataset):
         # This worker's share of the rank's (possibly truncated) window count.
         limit = worker_limits([sum(len(self._blocks[b]) for b in blocks[w::n_workers]) for w in range(n_workers)], per_rank)[worker]
         rng = np.random.default_rng([self.seed, self.epoch, rank, worker])
-        skip = self._resume.get(worker, -1) + 1
-        idx = self.index
-        n = len(idx)
-        windows: dict[int, np.ndarray] = {}  # key -> window data, for the keys in the buffer
-        unread: dict[int, set] = {}  # slots inserted before the resume point: keys not yet popped
-        position = -1
-        for kind, value in self._events(mine, limit, rng):
-            if kind == "insert":
-                slot = value
-                if position + 1 >= skip:
-                    self._load_block(slot, mine[slot], windows)
-                else:
-                    unread[slot] = set((slot * n + self._blocks[mine[slot]]).tolist())
-                continue
-            position += 1
-            key = value
-            slot, w = divmod(key, n)
-            if position < skip:
-                unread[slot].discard(key)
-                if not unread[slot]:
-                    del unread[slot]
-                continue
-            if key not in windows:  # its block was inserted before the resume point: read it now
-                self._load_block(slot, mine[slot], windows, only=unread.pop(slot))
-            x = windows.pop(key)
-            r = int(idx.recording[w])
-            montage = self.reader.montage_of(r)
-            if self._rejected(x, montage):
-                continue
-            yield x, montage, int(idx.label[w]), r, int(idx.start[w]), position
-
-    def _load_block(self, slot: int, block: int, windows: dict, only: set | None = None) -> None:
-        """Read ``block`` once and copy its windows (all, or the keys in ``only``) into ``windows``."""
+        keys, insert_at = self.schedule(mine, limit, rng)
+        if not len(keys):
+            return
         n = len(self.index)
-        members = self._blocks[block]
-        if only is not None:
-            members = np.array(sorted(k % n for k in only), dtype=np.int64)
+        slots, windows = np.divmod(keys, n)
+        last_pop = np.full(len(insert_at), -1, dtype=np.int64)  # -1: never popped (truncation)
+        last_pop[slots] = np.arange(len(keys))  # fancy assignment keeps the last occurrence
+        release = np.argsort(last_pop, kind="stable")
+        release = release[last_pop[release] >= 0]
+        rejected = np.zeros(n, dtype=bool)  # a block's flags depend on its data only
+        first = self._resume.get(worker, -1) + 1  # the first position still to serve
+        if first >= len(keys):
+            return
+        loaded: dict[int, _Block] = {}
+        pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (slots, windows, positions)
+        n_pending, released = 0, int(np.searchsorted(last_pop[release], first))
+        # Segments end where new blocks enter the buffer (insert_at is non-decreasing).
+        bounds = np.unique(np.concatenate([[first], insert_at[insert_at > first], [len(keys)]]))
+        entered = 0
+        for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+            upto = int(np.searchsorted(insert_at, lo, side="right"))
+            for slot in range(entered, upto):
+                if last_pop[slot] >= lo:  # after a resume, blocks already used up stay unread
+                    served = windows[:lo][slots[:lo] == slot] if insert_at[slot] < lo else None
+                    block = loaded[slot] = self._read_block(mine[slot], served)
+                    if block.over is not None:
+                        rejected[self._blocks[mine[slot]]] = block.over
+            entered = upto
+            seg_slots, seg_windows = slots[lo:hi], windows[lo:hi]
+            positions = np.arange(lo, hi, dtype=np.int64)
+            if self.reject_uv is not None:
+                keep = ~rejected[seg_windows]
+                for s, w in zip(seg_slots[~keep].tolist(), seg_windows[~keep].tolist()):
+                    loaded[s].discard(w)
+                seg_slots, seg_windows, positions = seg_slots[keep], seg_windows[keep], positions[keep]
+            if not self.batch_size:
+                for s, w, p in zip(seg_slots.tolist(), seg_windows.tolist(), positions.tolist()):
+                    block = loaded[s]
+                    yield _item(block.take(w, self.index), block.montage, int(self.index.label[w]), block.recording,
+                                int(self.index.start[w]), self.a_law, p)
+            else:
+                pending.append((seg_slots, seg_windows, positions))
+                n_pending += len(positions)
+                while n_pending >= self.batch_size:
+                    batch, pending, n_pending = _take(pending, self.batch_size)
+                    yield self._assemble(batch, loaded)
+            # Release the blocks whose last window has been popped (and is no longer pending).
+            while released < len(release) and last_pop[release[released]] < hi:
+                slot = int(release[released])
+                if _in_pending(pending, slot):
+                    break
+                loaded.pop(slot, None)
+                released += 1
+        if self.batch_size and n_pending:
+            batch, pending, n_pending = _take(pending, n_pending)
+            yield self._assemble(batch, loaded)
+
+    def _read_block(self, block: int, served: np.ndarray | None = None) -> "_Block":
+        """Read ``block`` once (montage applied) and flag its rejected windows.
+
+        ``served``: windows of the block already served before a resume point (not kept).
+        """
         idx = self.index
+        members = self._blocks[block]
         r = int(idx.recording[members[0]])
         starts = idx.start[members]
-        lo, hi = int(starts.min()), int(starts.max()) + idx.length
-        data = self.reader.read(r, lo, hi)
-        for w, s in zip(members.tolist(), (starts - lo).tolist()):
-            windows[slot * n + w] = data[:, s : s + idx.length].copy()
+        lo = int(starts.min())
+        data = self.reader.read(r, lo, int(starts.max()) + idx.length)
+        montage = self.reader.montage_of(r)
+        over = None
+        if self.reject_uv is not None:
+            # Peak over channels per sample, then over each window: one pass over the block.
+            peak = np.abs(data[montage.mask]).max(axis=0) if montage.mask.any() else np.zeros(data.shape[1], np.float32)
+            over = np.lib.stride_tricks.sliding_window_view(peak, idx.length)[starts - lo].max(axis=1) > self.reject_uv
+        if isinstance(data, np.memmap) or (data.base is not None and isinstance(data.base, np.memmap)):
+            return _Block(r, lo, montage, over, view=data)
+        # A block read into memory is split into its windows, each freed as it leaves the buffer:
+        # holding whole blocks until their last window leaves a random buffer would keep about
+        # 4.7 x buffer_size / windows_per_block blocks alive.
+        wanted = members if served is None else members[~np.isin(members, served)]
+        offsets = idx.start[wanted] - lo
+        copies = dict(zip(wanted.tolist(), (data[:, o : o + idx.length].copy() for o in offsets.tolist())))
+        return _Block(r, lo, montage, over, windows=copies)
+
+    def _assemble(self, batch, loaded: dict) -> dict:
+        """One batch from (slots, windows, positions): windows copied straight into the batch."""
+        import torch
+
+        slots, windows, positions = batch
+        idx = self.index
+        montages = {id(loaded[s].montage): loaded[s].montage for s in set(slots.tolist())}
+        if len(montages) > 1:
+            items = [
+                _item(loaded[s].take(w, idx), loaded[s].montage, int(idx.label[w]), loaded[s].recording, int(idx.start[w]), self.a_law, p)
+                for s, w, p in zip(slots.tolist(), windows.tolist(), positions.tolist())
+            ]
+            out = pad_collate_items(items)
+            out["worker"] = torch.tensor(self._worker_id, dtype=torch.int64)
+            return out
+        montage = next(iter(montages.values()))
+        x = np.empty((len(slots), len(montage.names), idx.length), dtype=np.float32)
+        for i, (s, w) in enumerate(zip(slots.tolist(), windows.tolist())):
+            loaded[s].take_into(x[i], w, idx)
+        if self.a_law:
+            x = a_law_fn(x)
+        n = len(slots)
+        return {
+            "x": torch.from_numpy(x),
+            "pos": torch.from_numpy(montage.positions).expand(n, -1, -1),
+            "lobe": torch.from_numpy(montage.lobes).expand(n, -1),
+            "ch_mask": torch.from_numpy(montage.mask).expand(n, -1),
+            "label": torch.from_numpy(idx.label[windows].astype(np.int64)),
+            "recording": torch.from_numpy(idx.recording[windows].astype(np.int64)),
+            "start": torch.from_numpy(idx.start[windows].astype(np.int64)),
+            "position": torch.from_numpy(positions.astype(np.int64)),
+            "worker": torch.tensor(self._worker_id, dtype=torch.int64),
+        }
+
+
+class _Block:
+    """One block of one recording, montage applied: either a view of the memory-mapped cache, or
+    its windows copied out (each dropped once taken). ``over``: which of the block's members
+    exceed the rejection threshold (None without rejection)."""
+
+    __slots__ = ("recording", "start", "montage", "over", "view", "windows")
+
+    def __init__(self, recording: int, start: int, montage: ResolvedMontage, over: np.ndarray | None,
+                 view: np.ndarray | None = None, windows: dict | None = None):
+        self.recording, self.start, self.montage, self.over = recording, start, montage, over
+        self.view, self.windows = view, windows
+
+    def take(self, w: int, index: WindowIndex) -> np.ndarray:
+        """Window ``w`` (an array the caller may keep)."""
+        if self.windows is not None:
+            return self.windows.pop(w)
+        offset = int(index.start[w]) - self.start
+        return np.array(self.view[:, offset : offset + index.length])
+
+    def take_into(self, out: np.ndarray, w: int, index: WindowIndex) -> None:
+        """Copy window ``w`` into ``out`` (one copy, straight from the cache's pages)."""
+        if self.windows is not None:
+            out[...] = self.windows.pop(w)
+        else:
+            offset = int(index.start[w]) - self.start
+            out[...] = self.view[:, offset : offset + index.length]
+
+    def discard(self, w: int) -> None:
+        if self.windows is not None:
+            self.windows.pop(w, None)
+
+
+def _take(pending: list, count: int):
+    """The first ``count`` windows of ``pending`` as one (slots, windows, positions) triple."""
+    joined = [np.concatenate(parts) for parts in zip(*pending)]
+    head = tuple(a[:count] for a in joined)
+    rest = tuple(a[count:] for a in joined)
+    remaining = len(rest[0])
+    return head, ([rest] if remaining else []), remaining
+
+
+def _in_pending(pending: list, slot: int) -> bool:
+    return any(bool((parts[0] == slot).any()) for parts in pending)
 
 
 def worker_limits(sizes: list[int], total_wanted: int) -> list[int]:
