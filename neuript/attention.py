@@ -26,7 +26,8 @@ class MultiHeadAttention(nn.Module):
     """Self-attention (``memory=None``) or cross-attention over sequences ``[N, L, d]``.
 
     ``torch.nn.functional.scaled_dot_product_attention`` does the work (flash / memory-efficient
-    kernels on GPU).
+    kernels on GPU; on CPU a flash kernel too, but only without dropout: with ``dropout > 0`` in
+    training PyTorch falls back to the unfused math path, about 12x slower).
     """
 
     def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0):
@@ -74,12 +75,14 @@ class TwoStageBlock(nn.Module):
     encoder), electrode encoding after its temporal stage, before its spatial attention.
     """
 
-    def __init__(self, d_model: int, n_heads: int, d_ff: int, n_experts: int, expert_hidden: int, dropout: float, **moe_kwargs):
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, n_experts: int, expert_hidden: int, dropout: float,
+                 attention_dropout: float | None = None, **moe_kwargs):
         super().__init__()
+        attention_dropout = dropout if attention_dropout is None else attention_dropout
         self.norm_t, self.norm_ft = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
         self.norm_s, self.norm_fs = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
-        self.attn_t = MultiHeadAttention(d_model, n_heads, dropout)
-        self.attn_s = MultiHeadAttention(d_model, n_heads, dropout)
+        self.attn_t = MultiHeadAttention(d_model, n_heads, attention_dropout)
+        self.attn_s = MultiHeadAttention(d_model, n_heads, attention_dropout)
         self.ffn_t = make_ffn(d_model, n_experts, d_ff, expert_hidden, dropout=dropout, **moe_kwargs)
         self.ffn_s = make_ffn(d_model, n_experts, d_ff, expert_hidden, dropout=dropout, **moe_kwargs)
         self.drop = nn.Dropout(dropout)

@@ -19,11 +19,13 @@ from neuript.moe import SwiGLU
 
 
 class DecoderLayer(nn.Module):
-    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float):
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float, attention_dropout: float | None = None):
         super().__init__()
-        self.block = TwoStageBlock(d_model, n_heads, d_ff, n_experts=0, expert_hidden=0, dropout=dropout)
+        attention_dropout = dropout if attention_dropout is None else attention_dropout
+        self.block = TwoStageBlock(d_model, n_heads, d_ff, n_experts=0, expert_hidden=0, dropout=dropout,
+                                   attention_dropout=attention_dropout)
         self.norm_q, self.norm_m, self.norm_f = nn.LayerNorm(d_model), nn.LayerNorm(d_model), nn.LayerNorm(d_model)
-        self.cross = MultiHeadAttention(d_model, n_heads, dropout)
+        self.cross = MultiHeadAttention(d_model, n_heads, attention_dropout)
         self.mlp = SwiGLU(d_model, d_ff, dropout)
         self.predict = nn.Linear(d_model, 1)
 
@@ -39,9 +41,9 @@ class DecoderLayer(nn.Module):
 
 
 class Decoder(nn.Module):
-    def __init__(self, d_model: int, n_heads: int, d_ff: int, n_layers: int, dropout: float):
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, n_layers: int, dropout: float, attention_dropout: float | None = None):
         super().__init__()
-        self.layers = nn.ModuleList(DecoderLayer(d_model, n_heads, d_ff, dropout) for _ in range(n_layers))
+        self.layers = nn.ModuleList(DecoderLayer(d_model, n_heads, d_ff, dropout, attention_dropout) for _ in range(n_layers))
 
     def forward(self, queries: Tensor, levels: list[Tensor], token_mask: Tensor | None) -> Tensor:
         """Sum of every layer's prediction ``[B, C, T]``; layer ``l`` reads ``levels[l]``

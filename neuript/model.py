@@ -62,13 +62,14 @@ class NeurIPT(nn.Module):
         moe = {"noise_std": cfg.router_noise_std, "w_importance": cfg.w_importance, "capacity_factor": cfg.capacity_factor}
         self.merges = nn.ModuleList(TokenMerge(d, f) if f > 1 else nn.Identity() for f in cfg.merge_factors)
         self.blocks = nn.ModuleList(
-            TwoStageBlock(d, cfg.n_heads, cfg.d_ff, e, cfg.expert_hidden, cfg.dropout, **moe) for e in cfg.experts_per_layer
+            TwoStageBlock(d, cfg.n_heads, cfg.d_ff, e, cfg.expert_hidden, cfg.dropout, cfg.attention_dropout, **moe)
+            for e in cfg.experts_per_layer
         )
         self.pretraining = pretraining
         if pretraining:
             self.input_mask_token = nn.Parameter(torch.zeros(d))  # replaces masked point tokens
             self.memory_mask_token = nn.Parameter(torch.zeros(d))  # replaces masked encoder outputs
-            self.decoder = Decoder(d, cfg.n_heads, cfg.d_ff, cfg.decoder_layers, cfg.dropout)
+            self.decoder = Decoder(d, cfg.n_heads, cfg.d_ff, cfg.decoder_layers, cfg.dropout, cfg.attention_dropout)
         self.head = IILPHead(d, cfg.n_blocks + 1, cfg.n_lobes, n_classes, cfg.dropout) if n_classes else None
         self.apply(_init_weights)
         if pretraining:

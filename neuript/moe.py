@@ -84,6 +84,21 @@ class Routing(NamedTuple):
     valid: Tensor  # [N] bool: the token takes part in routing
 
 
+class _Permute(torch.autograd.Function):
+    """Rows of ``x`` in the order ``order`` (a permutation); the gradient goes back through the
+    inverse permutation, a gather too (autograd would otherwise use index_add_)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, order: Tensor, inverse: Tensor) -> Tensor:
+        ctx.save_for_backward(inverse)
+        return x.index_select(0, order)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        (inverse,) = ctx.saved_tensors
+        return grad.index_select(0, inverse), None, None
+
+
 def _num_params(*modules: nn.Module) -> int:
     return sum(p.numel() for m in modules for p in m.parameters())
 
@@ -211,25 +226,31 @@ class ProgressiveMoE(nn.Module):
         routing = self.route(x, token_mask)
         aux, load = self.aux_loss(routing)
 
-        # Dispatch: stable-sort the kept assignments by expert (token order within an expert);
-        # dropped and invalid ones go to a sentinel bucket E that is never run.
-        k, n_exp = self.top_k, self.n_experts
+        # Dispatch: stable-sort the (token, choice) assignments by expert (token order within an
+        # expert); dropped and invalid ones go to a sentinel bucket E at the end that is never run.
+        # Every move is a permutation with a gather in both directions (_Permute): index_add_ /
+        # scatter on CPU run one tiny parallel region per row and were 100-600x slower on a busy
+        # machine.
+        k, n_exp, n = self.top_k, self.n_experts, x.shape[0]
         bucket = torch.where(routing.kept, routing.experts, n_exp).reshape(-1)
         order = torch.argsort(bucket, stable=True)
+        inverse = torch.empty_like(order)
+        inverse[order] = torch.arange(order.numel(), device=order.device)
         sizes = torch.bincount(bucket, minlength=n_exp + 1).tolist()  # the only host sync
-        tokens = torch.arange(x.shape[0], device=x.device).repeat_interleave(k)[order]
-        gates = routing.gates.reshape(-1)[order]
 
         shared = self.shared(x)
-        # accumulate in (at least) float32: bf16 index_add over many experts loses precision
+        # accumulate in (at least) float32: bf16 sums over several experts lose precision
         acc = torch.promote_types(shared.dtype, torch.float32)
-        routed = torch.zeros(x.shape[0], shape[-1], device=x.device, dtype=acc)
-        start = 0
+        per_choice = x.unsqueeze(1).expand(n, k, x.shape[-1]).reshape(n * k, x.shape[-1])
+        x_sorted = _Permute.apply(per_choice, order, inverse)
+        outputs, start = [], 0
         for e, expert in enumerate(self.experts):
-            idx, g = tokens[start : start + sizes[e]], gates[start : start + sizes[e]]
+            if sizes[e] > 0:  # an unused expert stays out of the graph: its grad stays None
+                outputs.append(expert(x_sorted[start : start + sizes[e]]).to(acc))
             start += sizes[e]
-            if idx.numel() > 0:  # an unused expert stays out of the graph: its grad stays None
-                routed.index_add_(0, idx, expert(x[idx]).to(acc) * g[:, None].to(acc))
+        outputs.append(x_sorted.new_zeros(sizes[n_exp], shape[-1], dtype=acc))  # dropped: nothing
+        y_choices = _Permute.apply(torch.cat(outputs), inverse, order).view(n, k, shape[-1])
+        routed = (y_choices * routing.gates.to(acc).unsqueeze(-1)).sum(1)
 
         y = (shared.to(acc) + routed).to(shared.dtype).reshape(*shape[:-1], -1)
         n_assign = (routing.valid.sum() * k).clamp_min(1)

@@ -140,3 +140,16 @@ def test_neuript_info_json():
     assert data["experts_per_layer"] == [0, 0, 2, 4, 4, 6]
     assert data["params_total"] > data["params_activated"] > 0
     assert CliRunner().invoke(app, ["info", "--config", "huge"]).exit_code == 1
+
+
+def test_attention_dropout_follows_the_config():
+    from neuript.attention import MultiHeadAttention
+
+    def rates(model):
+        return {m.dropout for m in model.modules() if isinstance(m, MultiHeadAttention)}
+
+    # base: the paper's 0.1 on attention too; slim: none, so CPU attention keeps its flash kernel.
+    assert rates(NeurIPT(get_config("base", d_model=48, n_heads=4, d_ff=48, expert_hidden=32))) == {0.1}
+    assert rates(NeurIPT("slim")) == {0.0}
+    assert rates(NeurIPT(get_config("slim", attention_dropout=None))) == {CONFIGS["slim"].dropout}
+    assert get_config("slim").dropout == 0.1  # residual and feed-forward dropout stay
