@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
 import os
+import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -23,8 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+from eegcorpus._faults import fault_point
 from eegcorpus._validate import check_option
-from eegcorpus.errors import EEGCorpusError
+from eegcorpus.errors import EEGCorpusError, ReaderError
 from eegcorpus.pipeline.profiles import Profile, load_profile
 from eegcorpus.store import (
     TABLES,
@@ -37,7 +41,7 @@ from eegcorpus.store import (
     write_json_atomic,
     write_recording,
 )
-from eegcorpus.store.writer import PIPELINE_VERSION, choose_quantum
+from eegcorpus.store.writer import PIPELINE_VERSION, STAGING, choose_quantum
 
 _PERCENTILES = (1, 5, 25, 50, 75, 95, 99)
 #: A channel whose processed standard deviation is below this is flat (disconnected).
@@ -54,6 +58,29 @@ PROCESSES_FROM = 32
 
 class BuildError(EEGCorpusError):
     """The build as a whole cannot run (no files, bad arguments, strict-mode failure)."""
+
+
+class BuildStopped(BuildError):
+    """One recording's failure stopped the whole build (``--strict``, or a full disk).
+
+    ``failure`` is that recording's failures-table row, which the build still records.
+    """
+
+    def __init__(self, message: str, failure: dict | None = None):
+        super().__init__(message)
+        self.failure = failure
+
+    def __reduce__(self):  # crosses process boundaries with its failure row
+        return (type(self), (str(self), self.failure))
+
+
+class StoreFullError(BuildStopped):
+    """The store's disk is full (or over quota): the build stops instead of failing every
+    remaining recording the same way."""
+
+
+#: errno values meaning "no room left to write", whatever the filesystem.
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 @dataclass
@@ -98,6 +125,22 @@ def _versions() -> dict:
 
 def _one_line(err: BaseException) -> str:
     return " ".join(str(err).split()) or type(err).__name__
+
+
+def _failure_message(path: Path, err: BaseException) -> str:
+    """``<path>: <reason>`` on one line, whatever raised."""
+    if isinstance(err, OSError) and err.strerror:
+        reason = err.strerror
+        if err.filename is not None and str(err.filename) != str(path):
+            reason += f": {err.filename}"
+    elif isinstance(err, (EEGCorpusError, OSError, ValueError)):
+        reason = _one_line(err)
+    else:
+        # Not an error a reader or the pipeline raises on purpose (a bug met on an odd file):
+        # the type says so, and the file is recorded instead of ending the whole build.
+        reason = f"unexpected {type(err).__name__}: {_one_line(err)}"
+    prefix = f"{path}: "
+    return reason if reason.startswith(prefix) else prefix + reason
 
 
 #: Percentiles are taken on at most this many samples per channel (evenly strided): a summary
@@ -185,6 +228,10 @@ def build_one(store: str, raw_root: str, dataset_id: str, source: dict, profile:
         stage = "read"
         adapter = _adapter(dataset_id)
         rec = adapter.read(raw, src)
+        if _stamp(path) != [stat.st_size, stat.st_mtime_ns]:
+            # What was read may mix two versions, and the stamps stored with it would describe
+            # neither; the next build stores the file as it is then.
+            raise ReaderError(path, "the file changed while it was being read (size or modification time); build again to store its new version")
         if same_setup and old.get("source_sha256") == rec.sha256:
             return {"status": "skipped", "recording_id": src.recording_id, "hours": 0.0, "row": index_row(old)}
         stage = "process"
@@ -235,13 +282,14 @@ def build_one(store: str, raw_root: str, dataset_id: str, source: dict, profile:
         stage = "write"
         write_recording(root, src.recording_id, processed, attrs, prof)
         return {"status": "written", "recording_id": src.recording_id, "hours": processed.duration_s / 3600, "row": index_row(attrs)}
-    except (EEGCorpusError, OSError, ValueError) as err:
+    except Exception as err:
+        message = _failure_message(path, err)
+        failure = {"file": src.path, "stage": stage, "error": message}
+        if isinstance(err, OSError) and err.errno in _DISK_FULL:
+            raise StoreFullError(f"{message}; the build stopped: free space for {root} and run it again to resume", failure) from err
         if strict:
-            raise BuildError(f"{path}: {stage} failed: {_one_line(err)}") from err
-        message = _one_line(err)
-        if not message.startswith(str(path)):
-            message = f"{path}: {message}"
-        return {"status": "failed", "recording_id": src.recording_id, "hours": 0.0, "failure": {"file": src.path, "stage": stage, "error": message}}
+            raise BuildStopped(f"{path}: {stage} failed: {message[len(str(path)) + 2:]}", failure) from err
+        return {"status": "failed", "recording_id": src.recording_id, "hours": 0.0, "failure": failure}
 
 
 def _select(sources, subjects, limit):
@@ -265,6 +313,7 @@ def build(
     limit: int | None = None,
     strict: bool = False,
     progress: bool = True,
+    storage_options: dict | None = None,
 ) -> BuildResult:
     """Build (or resume) the store of one catalog dataset.
 
@@ -272,10 +321,11 @@ def build(
     ----------
     dataset : str
         A catalog id (``eegcorpus catalog list``).
-    raw : path-like
-        Folder holding the dataset's files in its documented layout (any depth below).
-    out : path-like
-        The store (created if missing).
+    raw : path-like | str
+        Folder holding the dataset's files in its documented layout (any depth below), or an
+        fsspec URL of one (``s3://bucket/raw/tuep``).
+    out : path-like | str
+        The store (created if missing), or an fsspec URL (see :mod:`eegcorpus.remote_build`).
     profile : str | path | Profile
         ``neuript`` (default), ``labram``, ``cbramod`` or a TOML/YAML profile file.
     scheduler : "auto" | "threads" | "processes" | "sync" | "tcp://HOST:PORT"
@@ -291,10 +341,20 @@ def build(
         Only the first N recordings (after the subject filter).
     strict : bool
         Stop at the first failure instead of recording it and going on.
+    storage_options : dict | None
+        fsspec options for URLs (e.g. ``{"endpoint_url": ...}``); credentials are best left to
+        the environment, since these options travel with every task.
     """
     started = time.perf_counter()
     if not str(scheduler).startswith("tcp://"):
         check_option("scheduler", scheduler, ("auto", "threads", "processes", "sync", "tcp://HOST:PORT"))
+    from eegcorpus.store.remote import is_url
+
+    if is_url(raw) or is_url(out):
+        from eegcorpus.remote_build import build_remote
+
+        return build_remote(dataset, raw, out, profile=profile, scheduler=scheduler, workers=workers, subjects=subjects,
+                            limit=limit, strict=strict, progress=progress, storage_options=storage_options)
     from eegcorpus.catalog import get_card
 
     card = get_card(dataset)
@@ -311,8 +371,10 @@ def build(
     if scheduler == "auto":
         cores = workers or os.cpu_count() or 1
         scheduler = "processes" if cores > 1 and len(sources) >= PROCESSES_FROM else "threads"
-    init_store(out)
+    out.mkdir(parents=True, exist_ok=True)
     with store_lock(out):
+        # Under the lock: two builds creating the same new store cannot interleave its creation.
+        init_store(out)
         return _build_locked(out, raw, dataset, prof, card, sources, scheduler, workers, strict, progress, started)
 
 
@@ -351,35 +413,72 @@ def _build_locked(out, raw, dataset, prof, card, sources, scheduler, workers, st
     from tqdm import tqdm
 
     result = BuildResult(store=out)
+    _clear_staging(out)
+    fault_point("start")
     bar = tqdm(total=len(payloads), unit="rec", desc=f"build {dataset}", disable=not progress, dynamic_ncols=True)
+    # Every result as it arrives: when the run stops early (--strict, a full disk), the tables
+    # still record what was done before.
+    done: list[dict] = []
 
     def collect(res: dict) -> None:
+        done.append(res)
         {"written": result.written, "skipped": result.skipped}.get(res["status"], []).append(res["recording_id"])
         if res["status"] == "failed":
             result.failed.append(res["failure"])
-            bar.write(f"failed: {res['failure']['error']}")
+            if progress:  # live, beside the bar; stdout stays clean for --json
+                bar.write(f"failed: {res['failure']['error']}", file=sys.stderr)
         result.hours += res["hours"]
         bar.set_postfix(hours=f"{result.hours:.2f}", failed=result.n_failed, refresh=False)
         bar.update(1)
 
     results: list[dict] = []
+    stopped: BaseException | None = None
     try:
         if str(scheduler).startswith("tcp://"):
             results = _run_distributed(scheduler, args, payloads, common, collect)
         else:
             results = _run_local(scheduler, workers, args, payloads, common, collect)
+    except BuildStopped as err:
+        stopped = err
+        if err.failure:
+            done.append({"status": "failed", "recording_id": None, "hours": 0.0, "failure": err.failure})
+            result.failed.append(err.failure)
+        raise
+    except BaseException as err:
+        stopped = err
+        raise
     finally:
         bar.close()
         result.seconds = time.perf_counter() - started
-        _write_tables(out, results, dataset, prof, result)
+        try:
+            _write_tables(out, results or done, dataset, prof, result)
+        except OSError as err:
+            # The tables are replaced atomically, so the old ones are intact; the index is
+            # rebuilt from the recordings by the next reader. An error already on its way out
+            # (a full disk) says more than this one.
+            if stopped is None:
+                raise BuildError(f"{out / TABLES}: cannot write the tables ({err.strerror or err}); the recordings are stored and the next build writes them") from err
     return result
 
 
-def _run_local(scheduler, workers, args, payloads, common, collect) -> list[dict]:
+def _clear_staging(out: Path) -> None:
+    """Remove what killed builds left in ``.staging`` (half-written or never published
+    recordings). Only the build holding the lock writes there, so none of it is in use."""
+    staging = out / STAGING
+    if not staging.is_dir():
+        return
+    for entry in staging.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+
+
+def _run_local(scheduler, workers, args, payloads, common, collect, task=None) -> list[dict]:
     import dask
     from dask.callbacks import Callback
 
-    tasks = [dask.delayed(build_one, pure=False)(*args, payload, *common) for payload in payloads]
+    tasks = [dask.delayed(task or build_one, pure=False)(*args, payload, *common) for payload in payloads]
 
     class _Progress(Callback):
         def _posttask(self, key, res, dsk, state, worker_id):
@@ -389,6 +488,17 @@ def _run_local(scheduler, workers, args, payloads, common, collect) -> list[dict
     with _Progress():
         if scheduler == "processes":
             return list(dask.compute(*tasks, scheduler="processes", pool=_process_pool(workers)))
+        if scheduler == "threads":
+            from concurrent.futures import ThreadPoolExecutor
+
+            # A pool of this build's own: when a task fails the run (--strict, a full disk),
+            # dask returns at once, and the recordings still being written must finish before
+            # the tables are written and the lock is released.
+            pool = ThreadPoolExecutor(workers or os.cpu_count() or 1)
+            try:
+                return list(dask.compute(*tasks, scheduler="threads", pool=pool))
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
         kwargs = {"scheduler": scheduler}
         if workers and scheduler != "sync":
             kwargs["num_workers"] = workers
@@ -420,12 +530,12 @@ def _process_pool(workers: int | None):
     return pool
 
 
-def _run_distributed(address, args, payloads, common, collect) -> list[dict]:
+def _run_distributed(address, args, payloads, common, collect, task=None) -> list[dict]:
     from distributed import Client, as_completed
 
     results = []
     with Client(address) as client:
-        futures = [client.submit(build_one, *args, payload, *common, pure=False) for payload in payloads]
+        futures = [client.submit(task or build_one, *args, payload, *common, pure=False) for payload in payloads]
         try:
             for future in as_completed(futures):
                 res = future.result()
@@ -439,6 +549,7 @@ def _run_distributed(address, args, payloads, common, collect) -> list[dict]:
 
 def _write_tables(out: Path, results: list[dict], dataset: str, prof: Profile, result: BuildResult) -> None:
     """Index, failures and build log, each written atomically after the run (even a failed one)."""
+    fault_point("tables")
     tables = out / TABLES
     cached = read_json(tables / "recordings.json", [])
     fresh = {r["row"]["recording_id"]: r["row"] for r in results if "row" in r}

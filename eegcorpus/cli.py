@@ -174,8 +174,8 @@ def inspect(
 @app.command()
 def build(
     dataset: str = typer.Argument(..., help="Catalog id (see 'eegcorpus catalog list')."),
-    raw: Path = typer.Option(..., "--raw", help="Folder with the dataset's files in their documented layout."),
-    out: Path = typer.Option(..., "--out", help="The zarr store to create or resume."),
+    raw: str = typer.Option(..., "--raw", help="Folder with the dataset's files in their documented layout, or an fsspec URL (s3://...)."),
+    out: str = typer.Option(..., "--out", help="The zarr store to create or resume: a folder or an fsspec URL (s3://...)."),
     profile: str = typer.Option("neuript", "--profile", help="neuript, labram, cbramod, or a .toml/.yaml profile file."),
     scheduler: str = typer.Option("auto", "--scheduler", help="auto (processes from 32 recordings, else threads), threads, processes, sync, or tcp://HOST:PORT of a dask.distributed scheduler."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Local workers (default: all cores)."),
@@ -184,22 +184,29 @@ def build(
     strict: bool = typer.Option(False, "--strict", help="Stop at the first failure."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    storage_option: Optional[list[str]] = typer.Option(None, "--storage-option", help="fsspec option for URLs, KEY=VALUE (e.g. endpoint_url=http://host:9000; repeat). Credentials: the usual environment variables."),
 ) -> None:
     """Build (or resume) the zarr store of one dataset.
 
     Exit status: 0 when every recording is stored, 3 when some failed (listed in the store's
-    failures table; the others are stored), 1 when the build could not run or --strict stopped it.
+    failures table; the others are stored), 1 when the build could not run, --strict stopped it or
+    the disk is full (the failure is recorded; run it again to resume).
     """
     from eegcorpus.build import build as run_build
     from eegcorpus.errors import EEGCorpusError
+    from eegcorpus.store.remote import is_url, parse_storage_options
 
     try:
+        options = parse_storage_options(storage_option)
         result = run_build(
-            dataset, raw, out, profile=profile, scheduler=scheduler, workers=workers,
-            subjects=subjects, limit=limit, strict=strict, progress=progress,
+            dataset, raw if is_url(raw) else Path(raw), out if is_url(out) else Path(out), profile=profile,
+            scheduler=scheduler, workers=workers, subjects=subjects, limit=limit, strict=strict, progress=progress,
+            storage_options=options,
         )
     except (EEGCorpusError, ValueError) as err:
         _fail(" ".join(str(err).split()))
+    except OSError as err:  # the store itself cannot be created or locked (permissions, full disk)
+        _fail(f"{err.filename or out}: {err.strerror or err}")
     if as_json:
         _print_json(
             {

@@ -263,27 +263,6 @@ def test_verify_reports_missing_and_unexpected_files(eegmmidb_store, tmp_path):
     assert not report.ok
 
 
-def test_distributed_build_equals_local_build(tmp_path):
-    """Workers in separate processes read the raw files and write the store themselves."""
-    from distributed import LocalCluster
-
-    raw = tmp_path / "raw" / "S001"
-    raw.mkdir(parents=True)
-    for run in (3, 4, 5):
-        shutil.copy(shared_path("eegmmidb", "S001", f"S001R{run:02d}.edf"), raw)
-    local, remote = tmp_path / "local", tmp_path / "remote"
-    build("eegmmidb", raw.parent, local, progress=False)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        assert cluster.scheduler_address.startswith("tcp://")
-        result = build("eegmmidb", raw.parent, remote, scheduler=cluster.scheduler_address, progress=False)
-    assert sorted(result.written) == ["eegmmidb.S001R03", "eegmmidb.S001R04", "eegmmidb.S001R05"]
-    a, b = open_store(local), open_store(remote)
-    pd_cols = ["dataset", "subject", "run", "sfreq", "n_channels", "n_samples", "source_sha256", "profile_digest", "quantum_uv"]
-    assert a.index[pd_cols].equals(b.index[pd_cols])
-    for rid in a.index.index:
-        np.testing.assert_array_equal(a.recording(rid).values, b.recording(rid).values)
-
-
 def test_process_scheduler_equals_thread_scheduler(tmp_path):
     raw = tmp_path / "raw" / "S001"
     raw.mkdir(parents=True)

@@ -139,11 +139,11 @@ def test_rejection_keeps_exactly_the_windows_under_the_threshold(eegmmidb_store)
     expected = {(int(dataset.index.recording[i]), int(dataset.index.start[i]))
                 for i in range(len(dataset)) if not reject(dataset[i]["x"].numpy(), 150.0)}
     assert 0 < len(expected) < len(dataset)
-    stream = WindowStream(store, spec, montage="neuript", reject_uv=150.0, seed=3, buffer_size=100)
-    assert set(_keys(list(stream))) == expected
+    served = _keys(list(WindowStream(store, spec, montage="neuript", reject_uv=150.0, seed=3, buffer_size=100)))
+    assert set(served) == expected
     batches = list(WindowStream(store, spec, montage="neuript", reject_uv=150.0, seed=3, buffer_size=100, batch_size=32))
     assert [len(b["x"]) for b in batches[:-1]] == [32] * (len(batches) - 1)
-    assert list(zip(torch.cat([b["recording"] for b in batches]).tolist(), torch.cat([b["start"] for b in batches]).tolist())) == _keys(list(stream))
+    assert list(zip(torch.cat([b["recording"] for b in batches]).tolist(), torch.cat([b["start"] for b in batches]).tolist())) == served
 
 
 def test_resume_in_batch_mode_with_rejection(eegmmidb_store):
@@ -168,6 +168,42 @@ def test_dataloader_with_two_workers(eegmmidb_store):
         seen += list(zip(batch["recording"].tolist(), batch["start"].tolist()))
     index = stream.index
     assert sorted(seen) == sorted(zip(index.recording.tolist(), index.start.tolist()))
+
+
+def test_persistent_workers_follow_the_epochs(eegmmidb_store):
+    # Persistent workers keep their own copy of the stream: set_epoch in the training loop does
+    # not reach them, so each pass advances the epoch; a resume applies to one pass only.
+    store = open_store(eegmmidb_store)
+
+    def loader(stream):
+        return torch.utils.data.DataLoader(stream, batch_size=None, **dataloader_kwargs(2))
+
+    def order(batches):
+        return list(zip(torch.cat([b["recording"] for b in batches]).tolist(), torch.cat([b["start"] for b in batches]).tolist()))
+
+    def make():
+        return WindowStream(store, WindowSpec(4.0), montage="neuript", seed=6, batch_size=16)
+
+    full_epoch0 = list(loader(make()))
+    consumed = full_epoch0[:4]  # two batches from each worker, as a run stopped here
+    positions = {}
+    for b in consumed:
+        positions[int(b["worker"])] = max(positions.get(int(b["worker"]), -1), int(b["position"].max()))
+    stream = make()
+    stream.set_epoch(0)
+    stream.resume_from(positions)  # before the workers start, as neuript pretrain does
+    persistent = loader(stream)
+    resumed = consumed + list(persistent)
+    epochs = []
+    for epoch in (1, 2):
+        stream.set_epoch(epoch)
+        epochs.append(order(list(persistent)))
+    for epoch, seen in zip((1, 2), epochs):
+        fresh = make()
+        fresh.set_epoch(epoch)
+        assert seen == order(list(loader(fresh)))  # what workers started at this epoch serve
+    assert epochs[0] != epochs[1] and sorted(epochs[0]) == sorted(epochs[1]) and len(epochs[0]) == 372
+    assert sorted(order(resumed)) == sorted(order(full_epoch0))
 
 
 def test_rejection_and_a_law(eegmmidb_store):

@@ -30,7 +30,8 @@ from eegcorpus.loader.collate import pad_collate as pad_collate_items
 from eegcorpus.loader.montage import ResolvedMontage, get_montage
 from eegcorpus.loader.transforms import a_law as a_law_fn
 from eegcorpus.loader.windows import WindowIndex, WindowSpec, build_index
-from eegcorpus.store import RECORDINGS, Store, open_store
+from eegcorpus.store import Store, open_store
+from eegcorpus.store.remote import open_recording_group
 from eegcorpus.store.writer import chunk_samples
 
 #: Shards of the store hold up to 64 chunks; blocks follow them, so a block is one read.
@@ -40,8 +41,9 @@ CHUNKS_PER_BLOCK = 64
 class _Recordings:
     """Per-process, lazily opened access to the signals of the index's recordings."""
 
-    def __init__(self, store_paths: list[str], recordings, montage, cache_dir: str | None):
+    def __init__(self, store_paths: list[str], recordings, montage, cache_dir: str | None, storage_options=None):
         self.store_paths, self.recordings, self.montage = store_paths, recordings, montage
+        self.storage_options = storage_options or [None] * len(store_paths)  # per store, for URLs
         self.cache_dir = Path(cache_dir) if cache_dir else None
         self._arrays: dict[int, tuple] = {}
         self._montages: dict[tuple, ResolvedMontage] = {}
@@ -58,7 +60,7 @@ class _Recordings:
                 # one to all cores) oversubscribes the cores and halved throughput with 2 workers.
                 zarr.config.set({"threading.max_workers": 1})
             row = self.recordings.iloc[r]
-            group = zarr.open_group(str(Path(self.store_paths[row.store]) / RECORDINGS / row.recording_id), mode="r", zarr_format=3)
+            group = open_recording_group(self.store_paths[row.store], row.recording_id, self.storage_options[row.store])
             signal = group["signal"]
             scale = signal.attrs.get("scale_factor")
             names = [str(v) for v in group["ch_name"][:]]
@@ -155,6 +157,7 @@ class _Base:
                  a_law: bool = False, recording_ids=None, cache_dir: str | None = None):
         stores = [s if isinstance(s, Store) else open_store(s) for s in (stores if isinstance(stores, (list, tuple)) else [stores])]
         self.store_paths = [str(s.path) for s in stores]
+        self.storage_options = [getattr(s, "storage_options", None) for s in stores]  # object storage
         self.spec = spec
         self.index: WindowIndex = build_index(stores, spec, recording_ids)
         self.montage = get_montage(montage)
@@ -164,7 +167,7 @@ class _Base:
     @property
     def reader(self) -> _Recordings:
         if self._reader is None:  # opened in the process that reads, never pickled open
-            self._reader = _Recordings(self.store_paths, self.index.recordings, self.montage, self.cache_dir)
+            self._reader = _Recordings(self.store_paths, self.index.recordings, self.montage, self.cache_dir, self.storage_options)
         return self._reader
 
     def __getstate__(self):
@@ -258,6 +261,7 @@ class WindowStream(_Base, _IterableDataset):
         self.batch_size, self.epoch_windows = batch_size, epoch_windows
         self.rank, self.world_size = rank, world_size
         self.epoch = 0
+        self._passes = 0  # iterations started since set_epoch, in this process's copy
         self._resume: dict[int, int] = {}
         block = chunk_samples(self.index.sfreq) * CHUNKS_PER_BLOCK
         # Blocks: windows grouped by (recording, start // block); each block is one read.
@@ -289,8 +293,14 @@ class WindowStream(_Base, _IterableDataset):
         return recordings["store"].to_numpy()[rec_of_block], weights
 
     def set_epoch(self, epoch: int) -> None:
-        """Select the epoch (its block order and buffer draws); call before iterating."""
+        """Select the epoch (its block order and buffer draws); call before iterating.
+
+        Each further pass over the stream advances the epoch by one, so that persistent
+        DataLoader workers, whose copies of the dataset never see a later ``set_epoch``, follow
+        a training loop that calls ``set_epoch(e)`` with consecutive ``e``.
+        """
         self.epoch = int(epoch)
+        self._passes = 0
         self._resume = {}
 
     def resume_from(self, positions: dict[int, int]) -> None:
@@ -299,7 +309,7 @@ class WindowStream(_Base, _IterableDataset):
         ``positions`` maps DataLoader worker id -> the largest ``position`` field seen in the
         items from that worker (use ``{0: p}`` without workers). The replay that finds the
         buffer's state is done on window indices alone; only the blocks still in the buffer at
-        that point are read.
+        that point are read. It applies to the next pass only; later passes are whole epochs.
         """
         self._resume = {int(w): int(p) for w, p in positions.items()}
 
@@ -316,9 +326,10 @@ class WindowStream(_Base, _IterableDataset):
             return 0, 1
         return int(rank), int(world)
 
-    def epoch_blocks(self) -> np.ndarray:
-        """The blocks of the current epoch, in order (blocks repeat when weighted up)."""
-        rng = np.random.default_rng([self.seed, self.epoch])
+    def epoch_blocks(self, epoch: int | None = None) -> np.ndarray:
+        """The blocks of ``epoch`` (default: the selected one), in order (blocks repeat when
+        weighted up)."""
+        rng = np.random.default_rng([self.seed, self.epoch if epoch is None else int(epoch)])
         if self._groups is None:
             return rng.permutation(len(self._blocks))
         total = self.epoch_windows or int(self._block_sizes.sum())
@@ -335,9 +346,10 @@ class WindowStream(_Base, _IterableDataset):
                     count += int(self._block_sizes[block])
         return rng.permutation(np.asarray(chosen, dtype=np.int64))
 
-    def rank_blocks(self, rank: int, world: int) -> tuple[list[int], int]:
-        """Block ids of ``rank`` for the current epoch, and the window count every rank gets."""
-        order = self.epoch_blocks()
+    def rank_blocks(self, rank: int, world: int, epoch: int | None = None) -> tuple[list[int], int]:
+        """Block ids of ``rank`` for ``epoch`` (default: the selected one), and the window count
+        every rank gets."""
+        order = self.epoch_blocks(epoch)
         per_rank = [order[r::world] for r in range(world)]
         sizes = [int(self._block_sizes[blocks].sum()) for blocks in per_rank]
         return [int(b) for b in per_rank[rank]], (min(sizes) if self.even else sizes[rank])
@@ -385,11 +397,14 @@ class WindowStream(_Base, _IterableDataset):
         info = tud.get_worker_info()
         worker, n_workers = (info.id, info.num_workers) if info else (0, 1)
         self._worker_id = worker  # this process's copy of the dataset: batches say who made them
-        blocks, per_rank = self.rank_blocks(rank, world)
+        epoch = self.epoch + self._passes
+        self._passes += 1
+        resume, self._resume = self._resume, {}
+        blocks, per_rank = self.rank_blocks(rank, world, epoch)
         mine = blocks[worker::n_workers]
         # This worker's share of the rank's (possibly truncated) window count.
         limit = worker_limits([sum(len(self._blocks[b]) for b in blocks[w::n_workers]) for w in range(n_workers)], per_rank)[worker]
-        rng = np.random.default_rng([self.seed, self.epoch, rank, worker])
+        rng = np.random.default_rng([self.seed, epoch, rank, worker])
         keys, insert_at = self.schedule(mine, limit, rng)
         if not len(keys):
             return
@@ -400,7 +415,7 @@ class WindowStream(_Base, _IterableDataset):
         release = np.argsort(last_pop, kind="stable")
         release = release[last_pop[release] >= 0]
         rejected = np.zeros(n, dtype=bool)  # a block's flags depend on its data only
-        first = self._resume.get(worker, -1) + 1  # the first position still to serve
+        first = resume.get(worker, -1) + 1  # the first position still to serve
         if first >= len(keys):
             return
         loaded: dict[int, _Block] = {}

@@ -110,11 +110,15 @@ def process_recording(
     if duplicates:
         raise ProcessingError(f"several channels map to the same electrode: {', '.join(duplicates)}")
 
-    policy = "raise" if profile.on_missing_position == "raise" else "nan"
-    try:
-        positions, has_position = channel_positions(mapped, on_missing=policy)
-    except EEGCorpusError as err:
-        raise ProcessingError(str(err)) from err
+    positions, has_position = channel_positions(mapped, on_missing="nan")
+    if profile.on_missing_position == "raise" and not has_position.all():
+        # The advice names the profile field a build user can change, not a function argument.
+        missing = [n for n, ok in zip(names, has_position) if not ok]
+        more = " ..." if len(missing) > 10 else ""
+        raise ProcessingError(
+            f"{len(missing)} channel(s) have no known position: {', '.join(missing[:10])}{more}; a profile "
+            f"with on_missing_position = 'drop' or 'nan' stores the recording without them or with NaN positions"
+        )
     if profile.on_missing_position == "drop" and not has_position.all():
         for name, ok in zip(names, has_position):
             if not ok:

@@ -122,13 +122,16 @@ def read_edf_header(path: str | Path) -> EDFHeader:
             n_signals = _field(path, fixed[252:256], "number of signals", int)
             if n_signals < 1:
                 raise ReaderError(path, f"header declares {n_signals} signals")
+            # Checked before reading: a damaged count would otherwise ask for gigabytes.
+            if 256 * (n_signals + 1) > size:
+                raise ReaderError(
+                    path, f"truncated header: {n_signals} signals need {256 * (n_signals + 1)} header bytes, file has {size}"
+                )
             per_signal = fh.read(256 * n_signals)
     except OSError as err:
         raise ReaderError(path, f"cannot read file ({err.strerror or err})") from err
     if len(per_signal) < 256 * n_signals:
-        raise ReaderError(
-            path, f"truncated header: {n_signals} signals need {256 * (n_signals + 1)} header bytes, file has {size}"
-        )
+        raise ReaderError(path, "file changed size while its header was being read")
     header_bytes = _field(path, fixed[184:192], "number of bytes in header", int)
     if header_bytes != 256 * (n_signals + 1):
         raise ReaderError(
@@ -136,6 +139,10 @@ def read_edf_header(path: str | Path) -> EDFHeader:
         )
     n_records = _field(path, fixed[236:244], "number of data records", int)
     duration = _field(path, fixed[244:252], "duration of a data record", float)
+    # 0 is allowed (annotation-only files); "nan", "inf" or a negative value parse as floats
+    # but describe no time base.
+    if not (np.isfinite(duration) and duration >= 0):
+        raise ReaderError(path, f"invalid duration of a data record: {duration!r}")
 
     def column(offset: int, width: int) -> list[str]:
         start = offset * n_signals
@@ -225,6 +232,14 @@ def _decode_samples(raw: np.ndarray, kind: str) -> np.ndarray:
     return padded.view("<i4").reshape(-1) >> 8
 
 
+def _duration(text: bytes) -> float:
+    """A TAL duration; NaN when absent or malformed (``+1\x15.``), as the onset still holds."""
+    try:
+        return float(text) if text else float("nan")
+    except ValueError:
+        return float("nan")
+
+
 def parse_tals(raw: bytes) -> list[tuple[float, float, list[str]]]:
     """Parse the Time-stamped Annotation Lists of one annotation signal's bytes.
 
@@ -241,7 +256,7 @@ def parse_tals(raw: bytes) -> list[tuple[float, float, list[str]]]:
                 continue
             if _ONSET_FIELD.match(field):
                 onset, _, dur = field.partition(b"\x15")
-                tals.append((float(onset), float(dur) if dur else float("nan"), []))
+                tals.append((float(onset), _duration(dur), []))
             elif tals:
                 tals[-1][2].append(field.decode("utf-8", errors="replace").strip())
     return tals
@@ -308,7 +323,9 @@ def read_edf(
     units_uv = [unit_scale_to_uv(header.physical_dims[i]) for i in signal_idx]
     fmt = header.kind + ("+" + header.variant[-1].lower() if header.variant[:4] in ("EDF+", "BDF+") else "")
 
-    if not signal_idx or n_rec == 0 or header.record_duration <= 0:
+    if signal_idx and n_rec and header.record_duration == 0 and spr[signal_idx].any():
+        raise ReaderError(path, "data records of duration 0 hold samples: no sampling rate can be derived")
+    if not signal_idx or n_rec == 0 or header.record_duration == 0:
         return Recording(
             data=np.zeros((0, 0), dtype=np.float32),
             sfreq=1.0,
@@ -324,6 +341,10 @@ def read_edf(
         )
 
     rates = {i: spr[i] / header.record_duration for i in signal_idx}
+    unusable_rate = [i for i, rate in rates.items() if not 0 < rate < np.inf]
+    if unusable_rate:
+        i = unusable_rate[0]
+        raise ReaderError(path, f"signal {header.labels[i]!r} has no usable sampling rate ({int(spr[i])} samples per {header.record_duration!r} s record)")
     voltage_rates = [rates[i] for i, s in zip(signal_idx, units_uv) if s is not None] or list(rates.values())
     counts = Counter(voltage_rates)
     main_rate = max(counts, key=lambda r: (counts[r], r))
@@ -334,15 +355,27 @@ def read_edf(
         raise ReaderError(path, f"mixed sampling rates: main rate {main_rate:g} Hz, but {detail}")
 
     # Per-signal calibration (spec): physical = (digital - dmin) * gain + pmin, then to uV.
-    gain = (header.physical_max - header.physical_min) / (header.digital_max - header.digital_min)
-    offset = header.physical_min - header.digital_min * gain
+    with np.errstate(over="ignore", invalid="ignore"):
+        gain = (header.physical_max - header.physical_min) / (header.digital_max - header.digital_min)
+        offset = header.physical_min - header.digital_min * gain
     scale = np.array([unit_scale_to_uv(header.physical_dims[i]) or 1.0 for i in range(len(header.labels))])
 
     # Trigger channels carry codes, not a physical quantity: keep the digital values, as MNE does.
     ch_types = {i: guess_channel_type(header.labels[i], header.physical_dims[i]) for i in signal_idx}
     is_stim = np.array([ch_types.get(i) == "stim" for i in range(len(header.labels))])
-    gain = np.where(is_stim, 1.0, gain * scale).astype(np.float32)
-    offset = np.where(is_stim, 0.0, offset * scale).astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        gain = np.where(is_stim, 1.0, gain * scale)
+        offset = np.where(is_stim, 0.0, offset * scale)
+        # The largest magnitude any sample can reach: physical limits written as "nan" or
+        # "inf", or so large that samples overflow float32, would give NaN or Inf samples.
+        peak = 2.0 ** (8 * header.sample_bytes - 1) * np.abs(gain) + np.abs(offset)
+    unusable = [header.labels[i] for i in signal_idx if not peak[i] < np.finfo(np.float32).max / 2]
+    if unusable:
+        raise ReaderError(
+            path, f"non-finite samples (NaN or Inf) from the calibration of signal(s) {', '.join(unusable[:5])} "
+            f"(physical minimum/maximum not finite, or too large for float32)",
+        )
+    gain, offset = gain.astype(np.float32), offset.astype(np.float32)
 
     def convert(indices: list[int], out: np.ndarray | None = None) -> np.ndarray:
         n = int(spr[indices[0]])
@@ -490,6 +523,10 @@ def _read_annotations(raw: np.ndarray, header: EDFHeader, offsets: np.ndarray):
     return onsets, durations, descriptions, record_onsets - start
 
 
+#: Longest EDF+D gap that is zero-filled (24 h).
+_MAX_GAP_S = 24 * 3600.0
+
+
 def _place_records(path, data, record_onsets, record_duration, sfreq, on_gap):
     """Put EDF+D records at their onsets; returns the new data and the (start, length) gaps."""
     n_rec = len(record_onsets)
@@ -503,6 +540,14 @@ def _place_records(path, data, record_onsets, record_duration, sfreq, on_gap):
     if on_gap == "raise":
         first = int(gap_after[0])
         raise ReaderError(path, f"EDF+D recording has {len(gap_after)} gap(s), the first after record {first}")
+    longest = int(np.argmax(step))
+    if step[longest] - record_duration > _MAX_GAP_S:
+        # One file spanning more than a day of silence is a damaged time-keeping annotation far
+        # more often than a recording; zero-filling it could ask for terabytes.
+        raise ReaderError(
+            path, f"EDF+D gap of {(step[longest] - record_duration) / 3600:.1f} h after record {longest} (more than "
+            f"{_MAX_GAP_S / 3600:.0f} h: a damaged time-keeping annotation?); on_gap='ignore' reads the records as contiguous",
+        )
     starts = np.round((record_onsets - record_onsets[0]) * sfreq).astype(np.int64)
     total = int(starts[-1] + per_record)
     placed = np.zeros((data.shape[0], total), dtype=data.dtype)

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from eegcorpus.store.writer import GROUP_METADATA, MANIFEST, RECORDINGS, STAGING, TABLES, init_store, write_recording
+from eegcorpus.store.writer import GROUP_METADATA, MANIFEST, METADATA_DIGEST, RECORDINGS, STAGING, TABLES, init_store, write_recording
 
 #: Index columns, in order (the recording id is the index).
 INDEX_COLUMNS = (
@@ -65,8 +65,12 @@ def read_json(path: Path, default):
 def write_json_atomic(path: Path, obj) -> None:
     """Write JSON to a temporary file and rename it over ``path`` (never a half-written table)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=_json_default))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(obj, indent=1, default=_json_default))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no partial file behind
+        raise
 
 
 def _json_default(value):
@@ -147,6 +151,7 @@ class Store:
         if attrs is None:
             raise KeyError(f"recording {recording_id!r} is not in {self.path}")
         attrs.pop(MANIFEST, None)
+        attrs.pop(METADATA_DIGEST, None)
         return attrs
 
     def dataset(self, recording_id: str):
@@ -162,7 +167,7 @@ class Store:
         ds = self.dataset(recording_id)
         signal = ds["signal"].load().astype(np.float32)
         signal.attrs.update(ds.attrs)
-        for key in ("events", MANIFEST):
+        for key in ("events", MANIFEST, METADATA_DIGEST):
             signal.attrs.pop(key, None)
         return signal
 
@@ -189,8 +194,15 @@ class Store:
         return read_json(self.path / TABLES / "builds.json", [])
 
 
-def open_store(path: str | Path) -> Store:
-    """Open a store written by ``eegcorpus build``.
+def open_store(path: str | Path, storage_options: dict | None = None) -> Store:
+    """Open a store written by ``eegcorpus build``, on disk or at an fsspec URL.
+
+    Parameters
+    ----------
+    path : path-like | str
+        The store's folder, or a URL (``s3://bucket/stores/tuep``).
+    storage_options : dict | None
+        fsspec options for a URL (credentials usually come from the environment).
 
     Examples
     --------
@@ -198,6 +210,10 @@ def open_store(path: str | Path) -> Store:
     >>> store.index[["subject", "run", "duration_s"]]  # doctest: +SKIP
     >>> store.recording("eegmmidb.S001R03")            # doctest: +SKIP
     """
+    from eegcorpus.store.remote import RemoteStore, is_url
+
+    if is_url(path):
+        return RemoteStore(path, storage_options)
     return Store(path)
 
 

@@ -1,9 +1,10 @@
 """``eegcorpus verify``: re-check a store's integrity and name what is damaged.
 
 Every recording carries, in its group metadata, the sha256 of each of its other files, taken
-when it was written. Verification recomputes them, so a flipped byte anywhere in a chunk,
-shard index or array metadata is found and the recording named; it also decodes every signal
-(``decode=True``) and checks the index table against the recordings on disk.
+when it was written, and a digest of that metadata itself. Verification recomputes them, so a
+flipped byte anywhere in a chunk, shard index, array or group metadata is found and the
+recording named; it also decodes every signal (``decode=True``) and checks the index table
+against the recordings on disk.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from eegcorpus.store import INDEX_COLUMNS, read_json
-from eegcorpus.store.writer import GROUP_METADATA, MANIFEST, RECORDINGS, STAGING, TABLES
+from eegcorpus.store.writer import GROUP_METADATA, MANIFEST, METADATA_DIGEST, RECORDINGS, STAGING, TABLES, metadata_digest
 from eegcorpus.recording import sha256_file
 
 
@@ -53,6 +54,9 @@ def verify_recording(folder: Path, decode: bool = True) -> list[str]:
     if not isinstance(manifest, dict):
         return ["no manifest in the group metadata (incomplete or not written by eegcorpus)"]
     problems = []
+    # Recordings written before the digest existed have none; their files are still checked.
+    if METADATA_DIGEST in attrs and attrs[METADATA_DIGEST] != metadata_digest(meta):
+        problems.append(f"{GROUP_METADATA}: attributes differ from the ones written (damaged)")
     if attrs.get("recording_id") != folder.name:
         problems.append(f"recording_id attribute {attrs.get('recording_id')!r} differs from the folder name")
     for rel, expected in sorted(manifest.items()):

@@ -10,17 +10,23 @@ concurrency before).
 
 from __future__ import annotations
 
+import base64
+import errno
 import hashlib
 import json
 import math
 import os
 import re
 import shutil
+import struct
+import sys
 import uuid
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from eegcorpus._faults import fault_point
 from eegcorpus.pipeline.process import ProcessedRecording
 from eegcorpus.pipeline.profiles import Profile
 
@@ -35,6 +41,8 @@ RECORDINGS = "recordings"
 GROUP_METADATA = "zarr.json"
 #: Attribute holding {relative file path: sha256} for every other file of the recording.
 MANIFEST = "manifest"
+#: Attribute holding the sha256 of the group metadata itself (see :func:`metadata_digest`).
+METADATA_DIGEST = "metadata_sha256"
 STAGING = ".staging"
 TABLES = "tables"
 
@@ -79,8 +87,8 @@ def init_store(root: Path) -> None:
 
     root.mkdir(parents=True, exist_ok=True)
     if not (root / "zarr.json").exists():
-        group = zarr.open_group(str(root), mode="a", zarr_format=3)
-        group.attrs.update({"eegcorpus_store_format": STORE_FORMAT_VERSION})
+        # The format marker in the same write as the group: a crash cannot leave a root without it.
+        zarr.open_group(str(root), mode="a", zarr_format=3, attributes={"eegcorpus_store_format": STORE_FORMAT_VERSION})
     if not (root / RECORDINGS / "zarr.json").exists():
         zarr.open_group(str(root / RECORDINGS), mode="a", zarr_format=3)
     (root / STAGING).mkdir(exist_ok=True)
@@ -103,6 +111,13 @@ COORDINATES = ("ch_name", "ch_name_orig", "ch_type", "x", "y", "z", "lobe")
 def _json_safe(obj):
     """Attributes as plain JSON types (numpy scalars and arrays become numbers and lists)."""
     return json.loads(json.dumps(obj, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v)))
+
+
+def metadata_digest(document: dict) -> str:
+    """sha256 of a group metadata document in canonical JSON, leaving out its own digest."""
+    document = {**document, "attributes": {k: v for k, v in document.get("attributes", {}).items() if k != METADATA_DIGEST}}
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def write_group(path: Path, processed: ProcessedRecording, attrs: dict, profile: Profile) -> None:
@@ -130,13 +145,24 @@ def write_group(path: Path, processed: ProcessedRecording, attrs: dict, profile:
     # written last: a group whose zarr.json has a manifest is complete, and `verify` can find
     # any byte that changed afterwards.
     group.attrs.update({MANIFEST: {key: hashlib.sha256(blob).hexdigest() for key, blob in sorted(blobs.items())}})
+    # ... and a digest of that metadata: a changed attribute value (a flipped digit) still
+    # parses, so only the digest tells it apart.
+    group.attrs.update({METADATA_DIGEST: metadata_digest(json.loads(keys[GROUP_METADATA].to_bytes()))})
     path = Path(path)
     path.mkdir(parents=True, exist_ok=False)
     for folder in sorted({str(Path(key).parent) for key in blobs} - {"."}):
         (path / folder).mkdir(parents=True, exist_ok=True)
-    for key, blob in blobs.items():
-        (path / key).write_bytes(blob)
-    (path / GROUP_METADATA).write_bytes(keys[GROUP_METADATA].to_bytes())
+    for i, (key, blob) in enumerate(blobs.items()):
+        if i == len(blobs) // 2:
+            fault_point("mid-write")
+        _write_file(path / key, blob)
+    _write_file(path / GROUP_METADATA, keys[GROUP_METADATA].to_bytes())
+
+
+def _write_file(path: Path, blob: bytes) -> None:
+    """Write one file of a recording (the single place the writer puts bytes on disk, so a
+    test can make it fail as a full disk would)."""
+    path.write_bytes(blob)
 
 
 _ZARR_BATCH_SIZE = 8
@@ -170,7 +196,9 @@ def _fill_group(group, processed: ProcessedRecording, attrs: dict, profile: Prof
         fill = -32768
     else:
         values, fill = data.astype(np.float32), float("nan")
-        signal_attrs["_FillValue"] = "NaN"
+        # xarray reads a float _FillValue in zarr v3 as the base64 of a little-endian double
+        # (its FillValueCoder); the plain string "NaN" made every float32 store unreadable.
+        signal_attrs["_FillValue"] = base64.standard_b64encode(struct.pack("<d", fill)).decode()
     signal = group.create_array(
         "signal", shape=values.shape, dtype=values.dtype, chunks=(n_ch, chunk), shards=(n_ch, shard),
         compressors=[_codec()], fill_value=fill, dimension_names=["channel", "time"], attributes=signal_attrs,
@@ -199,23 +227,72 @@ def _fill_group(group, processed: ProcessedRecording, attrs: dict, profile: Prof
 def write_recording(root: Path, recording_id: str, processed: ProcessedRecording, attrs: dict, profile: Profile) -> Path:
     """Write one recording to the staging area, then publish it under ``recordings/``.
 
-    Returns the published path. A recording already present under that id is replaced: it is
-    first moved aside, so a reader sees the old version, then briefly none, then the new one,
-    and never a half-written one.
+    Returns the published path. A recording already present under that id is replaced by
+    swapping the two folders in one step, so a reader sees the old version, then the new one,
+    and never a half-written one (where the filesystem cannot swap, the old one is moved aside
+    first and a reader briefly sees none).
     """
     check_recording_id(recording_id)
     staging = root / STAGING / f"{recording_id}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
     final = root / RECORDINGS / recording_id
     try:
+        fault_point("staging")
         write_group(staging, processed, attrs, profile)
+        fault_point("publish")
         if final.exists():
-            aside = root / STAGING / f"{recording_id}.replaced.{uuid.uuid4().hex[:8]}"
-            os.rename(final, aside)
-            os.rename(staging, final)
-            shutil.rmtree(aside, ignore_errors=True)
+            if _exchange(staging, final):
+                # `staging` now holds the old version, which no reader lists.
+                shutil.rmtree(staging, ignore_errors=True)
+            else:
+                aside = root / STAGING / f"{recording_id}.replaced.{uuid.uuid4().hex[:8]}"
+                os.rename(final, aside)
+                os.rename(staging, final)
+                shutil.rmtree(aside, ignore_errors=True)
         else:
             os.rename(staging, final)
+        fault_point("published")
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return final
+
+
+_RENAME_EXCHANGE = 2  # linux/fs.h
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two folders in one step (Linux ``renameat2(RENAME_EXCHANGE)``); False where the
+    system or filesystem cannot, and the caller falls back to two renames.
+
+    With the swap, a replaced recording is never missing from ``recordings/``, even for a
+    moment, and a build killed while replacing it leaves the old or the new version in place.
+    """
+    libc = _libc()
+    if libc is None:
+        return False
+    at_fdcwd = -100
+    if libc.renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    import ctypes
+
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EXDEV):
+        return False  # no renameat2, or a filesystem without exchange (some network ones)
+    raise OSError(err, os.strerror(err), str(b))
+
+
+@lru_cache(maxsize=1)
+def _libc():
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):  # not glibc >= 2.28 (musl, old systems)
+        return None
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    renameat2.restype = ctypes.c_int
+    return libc
