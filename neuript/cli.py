@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import typer
 
@@ -61,20 +62,164 @@ def pretrain(
     seed: int = typer.Option(520, "--seed"),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint."),
     progress: bool = typer.Option(True, "--progress/--no-progress"),
+    config_set: list[str] = typer.Option([], "--config-set", help="Override one configuration field, KEY=VALUE (e.g. d_model=48; repeat)."),
+    stop_at: int = typer.Option(0, "--stop-at", help="End this run at this step with a checkpoint, keeping the schedule of --steps (0: run to the end)."),
+    record_windows: bool = typer.Option(False, "--record-windows", help="Each rank logs the windows of every step to RUN/windows/rank<r>.jsonl."),
+    storage_option: list[str] = typer.Option([], "--storage-option", help="fsspec option for stores given as URLs, KEY=VALUE (repeat)."),
 ) -> None:
-    """Amplitude-Aware Masked Pretraining from eegcorpus stores (CPU, or a GPU with bf16 when present)."""
+    """Amplitude-Aware Masked Pretraining from eegcorpus stores (CPU, or a GPU with bf16 when present).
+
+    Under torchrun (torchrun --nproc_per_node N -m neuript pretrain ...) each process is one rank of
+    a DistributedDataParallel job: gloo on CPUs, nccl on GPUs; rank 0 writes the log and checkpoints.
+    """
     from neuript.pretrain import PretrainSettings
     from neuript.pretrain import pretrain as run
 
+    from eegcorpus.store.remote import parse_storage_options
+
+    try:
+        overrides = _parse_overrides(config_set)
+        options = parse_storage_options(storage_option)
+    except ValueError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1)
     settings = PretrainSettings(
         stores=list(store), out=out, config=config, steps=steps, batch_size=batch_size, lr=lr, window_s=window,
         montage=montage, reject_uv=reject_uv or None, num_workers=workers, checkpoint_every=checkpoint_every, seed=seed,
+        config_overrides=overrides, stop_at=stop_at or None, record_windows=record_windows, storage_options=options,
     )
     last = run(settings, resume=resume, progress=progress)
+    if os.environ.get("RANK", "0") != "0":  # one summary per job, from the rank that logs
+        return
     if last:
         typer.echo(f"step {last['step']}: loss {last['loss']:.4f} (reconstruction {last['recon_loss']:.4f}, auxiliary {last['aux_loss']:.4f}) -> {out}")
     else:
         typer.echo(f"nothing to do: {out} already holds {steps} steps")
+
+
+def _parse_overrides(items: list[str]) -> dict:
+    """``KEY=VALUE`` strings as configuration overrides; values are read as JSON when they parse."""
+    from dataclasses import fields
+
+    from neuript.config import NeurIPTConfig
+
+    known = {f.name for f in fields(NeurIPTConfig)}
+    overrides = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in known:
+            raise ValueError(
+                f"Invalid value for the '--config-set' option: {item!r} (expected KEY=VALUE with KEY one of {', '.join(sorted(known))})."
+            )
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            parsed = value
+        overrides[key] = tuple(parsed) if isinstance(parsed, list) else parsed
+    return overrides
+
+
+@app.command()
+def tasks(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """The downstream tasks: classes, windows, montage, paper split and metrics (from the catalog cards)."""
+    from neuript.tasks import get_task, task_names
+
+    data = [get_task(name).to_dict() for name in task_names()]
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    for task in data:
+        typer.echo(
+            f"{task['task']}: {task['description']}; classes {', '.join(task['classes'])}; {task['window_s']:g}-s windows, "
+            f"{task['windows']}; {task['montage']}; {task['split']}; metrics {', '.join(task['metrics'])}"
+        )
+
+
+@app.command()
+def finetune(
+    task: str = typer.Option(..., "--task", help="A downstream task (neuript tasks)."),
+    store: list[str] = typer.Option(..., "--store", help="A store of the task's dataset (repeat for several)."),
+    out: str = typer.Option(..., "--out", help="Run folder: result.json, results.md, weights and test logits per seed."),
+    init: str = typer.Option(None, "--init", help="Pretraining checkpoint to start the encoder from (default: random weights)."),
+    mode: str = typer.Option("full", "--mode", help="full (fine-tune everything) or linear (frozen encoder, train the linear layer)."),
+    seeds: int = typer.Option(3, "--seeds", help="Number of seeds; results are mean and std over them."),
+    split: str = typer.Option("paper", "--split", help="paper (the card's split), loso (leave one subject out) or a JSON file of subject ids."),
+    config: str = typer.Option("slim", "--config", help="Model configuration without --init (with it, the checkpoint's)."),
+    config_set: list[str] = typer.Option([], "--config-set", help="Override one configuration field, KEY=VALUE (with --init only fields without weights, e.g. attention_dropout=0)."),
+    epochs: int = typer.Option(None, "--epochs", help="Most epochs (default: full 10, linear 200)."),
+    patience: int = typer.Option(None, "--patience", help="Stop after this many epochs without a better validation score (default: full 3, linear 20)."),
+    batch_size: int = typer.Option(32, "--batch-size"),
+    lr: float = typer.Option(None, "--lr", help="Peak learning rate (default: full 5e-4, linear 5e-3)."),
+    crop: float = typer.Option(None, "--crop", help="Train on random crops of this many seconds; score a window by its crops' mean logits."),
+    subject: list[str] = typer.Option([], "--subject", help="Only this subject's windows (repeat)."),
+    montage: str = typer.Option(None, "--montage", help="Override the task's montage (stored, average, neuript)."),
+    allow_leakage: bool = typer.Option(False, "--allow-leakage", help="Fine-tune even when a test recording was in the checkpoint's pretraining stores (the results carry a warning)."),
+    seed: int = typer.Option(520, "--seed", help="First seed."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Fine-tune (or linearly probe) NeurIPT on a downstream task, with the band-power baseline beside it."""
+    from neuript.finetune import FinetuneSettings, markdown_table
+    from neuript.finetune import finetune as run
+    from neuript.leakage import LeakageError
+
+    try:
+        settings = FinetuneSettings(
+            task=task, stores=list(store), out=out, init=init, mode=mode, seeds=seeds, split=split, config=config,
+            config_overrides=_parse_overrides(config_set), epochs=epochs, patience=patience, batch_size=batch_size, lr=lr,
+            crop_s=crop, subjects=list(subject) or None, montage=montage, allow_leakage=allow_leakage, seed=seed,
+        )
+        result = run(settings, progress=progress)
+    except (ValueError, LeakageError, FileNotFoundError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1)
+    typer.echo(markdown_table([result]))
+
+
+@app.command()
+def evaluate(
+    run: str = typer.Option(..., "--run", help="A run folder written by 'neuript finetune'."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result JSON."),
+    progress: bool = typer.Option(False, "--progress/--no-progress"),
+) -> None:
+    """Re-score a saved fine-tuning run from its saved weights (rewrites RUN/result.json and RUN/results.md)."""
+    from neuript.finetune import evaluate_run, markdown_table
+
+    try:
+        result = evaluate_run(run, progress=progress)
+    except (ValueError, FileNotFoundError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1)
+    typer.echo(json.dumps(result, indent=1) if as_json else markdown_table([result]))
+
+
+@app.command()
+def report(runs: list[str] = typer.Argument(..., help="Run folders of one task and split.")) -> None:
+    """One markdown table for several fine-tuning runs of the same task and split (baseline, runs, paper)."""
+    from neuript.finetune import markdown_table, read_result
+
+    try:
+        typer.echo(markdown_table([read_result(r) for r in runs]))
+    except (ValueError, FileNotFoundError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1)
+
+
+@app.command()
+def fingerprint(
+    run: str = typer.Option(..., "--run", help="A pretraining run folder (checkpoint.pt, settings.json)."),
+    out: str = typer.Option(None, "--out", help="Write the stamped checkpoint here (default: over the run's own)."),
+    force: bool = typer.Option(False, "--force", help="Record even when a store was built after the run started."),
+) -> None:
+    """Record the pretraining stores' fingerprints in a checkpoint made before they were recorded."""
+    from neuript.leakage import checkpoint_fingerprints, stamp_run
+
+    try:
+        path = stamp_run(run, out=out, force=force)
+    except (RuntimeError, FileNotFoundError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1)
+    record = checkpoint_fingerprints(path)
+    typer.echo(f"{len(record['recordings'])} recording fingerprints of {', '.join(record['stores'])} -> {path}")
 
 
 @app.command()

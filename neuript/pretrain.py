@@ -24,6 +24,8 @@ from neuript.model import NeurIPT
 
 CHECKPOINT = "checkpoint.pt"
 LOG = "log.jsonl"
+#: Added per rank to the masking seed, so ranks mask differently (rank 0: a single run's masks).
+_MASK_RANK_STRIDE = 1_000_000_007
 
 
 @dataclass
@@ -44,17 +46,23 @@ class PretrainSettings:
     num_workers: int = 0
     checkpoint_every: int = 50
     config_overrides: dict = field(default_factory=dict)
-
-
-def _device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    #: Each rank appends the windows of every step (recording ids, starts) to
+    #: ``RUN/windows/rank<r>.jsonl``: an audit of what each rank trained on.
+    record_windows: bool = False
+    #: End this run at this global step, with a checkpoint, keeping the schedule of ``steps``
+    #: (a job split by a cluster's time limit; ``resume=True`` continues it).
+    stop_at: int | None = None
+    #: fsspec options for stores given as URLs (``s3://...``); credentials from the environment.
+    storage_options: dict = field(default_factory=dict)
 
 
 def _stream(settings: PretrainSettings):
     from eegcorpus.loader import WindowSpec, WindowStream
+    from eegcorpus.store import open_store
 
+    stores = [open_store(s, settings.storage_options or None) for s in settings.stores]
     return WindowStream(
-        settings.stores, WindowSpec(settings.window_s), montage=settings.montage, reject_uv=settings.reject_uv,
+        stores, WindowSpec(settings.window_s), montage=settings.montage, reject_uv=settings.reject_uv,
         a_law=settings.a_law, seed=settings.seed, batch_size=settings.batch_size,
     )
 
@@ -69,50 +77,85 @@ def _loader(stream, settings: PretrainSettings):
 
 
 def pretrain(settings: PretrainSettings, resume: bool = False, progress: bool = True) -> dict:
-    """Run (or continue) a pretraining run; returns a summary of the last step."""
+    """Run (or continue) a pretraining run; returns a summary of the last step.
+
+    Started by ``torchrun`` (``WORLD_SIZE`` > 1), this process is one rank of a
+    DistributedDataParallel job (:mod:`neuript.distributed`): it trains on its own share of each
+    epoch's windows, and rank 0 writes the log and checkpoints. A checkpoint resumes under any
+    world size (exactly when it is unchanged).
+    """
+    from neuript.distributed import distributed_context
+
+    with distributed_context() as ctx:
+        return _pretrain(settings, resume, progress, ctx)
+
+
+def _pretrain(settings: PretrainSettings, resume: bool, progress: bool, ctx) -> dict:
+    from neuript.distributed import (
+        gather_resume_state, lockstep, pretrain_step_fn, rank_seed, reduce_metrics, restore_rng,
+        resume_positions, saved_positions,
+    )
+
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
-    device = _device()
-    torch.manual_seed(settings.seed)
+    device = ctx.device
+    torch.manual_seed(settings.seed)  # the same initial weights on every rank
     model = NeurIPT(get_config(settings.config, **settings.config_overrides)).to(device)
+    if ctx.rank > 0:
+        torch.manual_seed(rank_seed(settings.seed, ctx.rank))  # rank 0 keeps a single run's stream
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, betas=(0.9, 0.98), weight_decay=settings.weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=settings.lr, total_steps=settings.steps, pct_start=0.15, div_factor=25, final_div_factor=1e4
     )
-    step, epoch, positions = 0, 0, {}
+    step, epoch, positions, fingerprints = 0, 0, {}, None
     if resume and (out / CHECKPOINT).exists():
         state = torch.load(out / CHECKPOINT, map_location=device, weights_only=True)
+        fingerprints = state.get("fingerprints")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"].cpu())
-        if device.type == "cuda" and "cuda_rng" in state:
-            torch.cuda.set_rng_state(state["cuda_rng"].cpu())
         step, epoch = int(state["step"]), int(state["epoch"])
-        positions = {int(k): int(v) for k, v in zip(state["positions_workers"].tolist(), state["positions"].tolist())}
-    (out / "settings.json").write_text(json.dumps(asdict(settings), indent=1))
+        restore_rng(state, ctx, settings.seed, step)
+        positions = resume_positions(*saved_positions(state), ctx.rank, ctx.world_size, settings.num_workers)
+    if ctx.is_main:
+        (out / "settings.json").write_text(json.dumps(asdict(settings), indent=1))
+        from eegcorpus.store.remote import storage_defaults
+        from neuript.leakage import pretraining_fingerprints
+
+        # Every recording the checkpoint sees, for the fine-tuning leakage guard (neuript/leakage.py);
+        # stores at URLs are read with the run's storage options.
+        with storage_defaults(settings.stores, settings.storage_options):
+            fingerprints = pretraining_fingerprints(settings.stores, previous=fingerprints)
+    step_fn = pretrain_step_fn(model, ctx)
 
     stream = _stream(settings)
     loader = _loader(stream, settings)
-    log = open(out / LOG, "a")
+    log = open(out / LOG, "a") if ctx.is_main else None
+    windows_log = None
+    if settings.record_windows:
+        (out / "windows").mkdir(exist_ok=True)
+        windows_log = open(out / "windows" / f"rank{ctx.rank}.jsonl", "a")
+        recording_ids = stream.index.recordings["recording_id"].tolist()
     last: dict = {}
     from tqdm import tqdm
 
-    bar = tqdm(total=settings.steps, initial=step, unit="step", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=settings.steps, initial=step, unit="step", disable=not progress or not ctx.is_main, dynamic_ncols=True)
+    end = min(settings.steps, settings.stop_at) if settings.stop_at else settings.steps
     try:
-        while step < settings.steps:
+        while step < end:
             stream.set_epoch(epoch)
             if positions:
                 stream.resume_from(positions)
             served = 0
-            for batch in loader:
+            for batch in lockstep(loader, ctx):
                 served += 1
                 started = time.perf_counter()
                 model.train()
-                generator = torch.Generator().manual_seed(settings.seed * 1_000_003 + step)
+                # Ranks draw different masks for their different windows.
+                generator = torch.Generator().manual_seed(settings.seed * 1_000_003 + step + _MASK_RANK_STRIDE * ctx.rank)
                 x = batch["x"].to(device)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                    result = model.pretrain_step(x, batch["pos"].to(device), batch["ch_mask"].to(device), generator=generator)
+                    result = step_fn(x, batch["pos"].to(device), batch["ch_mask"].to(device), generator=generator)
                 optimizer.zero_grad(set_to_none=True)
                 result.loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
@@ -122,23 +165,36 @@ def pretrain(settings: PretrainSettings, resume: bool = False, progress: bool = 
                 # Where the loader stands: the last position consumed from the batch's worker.
                 positions[int(batch["worker"])] = int(batch["position"].max())
                 elapsed = time.perf_counter() - started
+                if windows_log is not None:
+                    windows_log.write(json.dumps({"step": step, "rank": ctx.rank, "recording": [recording_ids[r] for r in batch["recording"].tolist()], "start": batch["start"].tolist()}) + "\n")
+                    windows_log.flush()
+                # Over ranks: mean losses, total tokens per second, mean expert loads.
+                sums, loads = reduce_metrics(
+                    [float(result.loss.detach()), float(result.recon_loss), float(result.aux_loss), x.numel() / elapsed],
+                    [load for load in result.loads if load.numel()], ctx,
+                )
                 last = {
                     "step": step,
                     "epoch": epoch,
-                    "loss": float(result.loss),
-                    "recon_loss": float(result.recon_loss),
-                    "aux_loss": float(result.aux_loss),
+                    "loss": sums[0] / ctx.world_size,
+                    "recon_loss": sums[1] / ctx.world_size,
+                    "aux_loss": sums[2] / ctx.world_size,
                     "lr": scheduler.get_last_lr()[0],
-                    "tokens_per_s": x.numel() / elapsed,
-                    "expert_load": [load.tolist() for load in result.loads if load.numel()],
+                    "tokens_per_s": sums[3],
+                    "expert_load": [load.tolist() for load in loads],
                 }
-                log.write(json.dumps(last) + "\n")
-                log.flush()
+                if ctx.enabled:
+                    last["world_size"] = ctx.world_size
+                if log is not None:
+                    log.write(json.dumps(last) + "\n")
+                    log.flush()
                 bar.set_postfix(loss=f"{last['loss']:.3f}", refresh=False)
                 bar.update(1)
-                if step % settings.checkpoint_every == 0 or step == settings.steps:
-                    _save(out, model, optimizer, scheduler, step, epoch, positions)
-                if step >= settings.steps:
+                if step % settings.checkpoint_every == 0 or step == end:
+                    ranks = gather_resume_state(ctx, positions, settings.num_workers)  # on every rank
+                    if ctx.is_main:
+                        _save(out, model, optimizer, scheduler, step, epoch, positions, ranks=ranks, fingerprints=fingerprints)
+                if step >= end:
                     break
             else:
                 if served == 0 and not positions:
@@ -146,12 +202,18 @@ def pretrain(settings: PretrainSettings, resume: bool = False, progress: bool = 
                 epoch, positions = epoch + 1, {}  # an epoch finished (or was finished before the resume)
     finally:
         bar.close()
-        log.close()
+        for handle in (log, windows_log):
+            if handle is not None:
+                handle.close()
     return last
 
 
-def _save(out: Path, model, optimizer, scheduler, step: int, epoch: int, positions: dict) -> None:
-    """Write the checkpoint to a temporary file and rename it (never a half-written checkpoint)."""
+def _save(out: Path, model, optimizer, scheduler, step: int, epoch: int, positions: dict, ranks: dict | None = None, fingerprints: str | None = None) -> None:
+    """Write the checkpoint to a temporary file and rename it (never a half-written checkpoint).
+
+    ``positions`` and the RNG states at the top level are rank 0's; ``ranks``
+    (:func:`neuript.distributed.gather_resume_state`) adds every rank's.
+    """
     workers = sorted(positions)
     state = {
         "model": model.state_dict(),
@@ -164,6 +226,8 @@ def _save(out: Path, model, optimizer, scheduler, step: int, epoch: int, positio
         "positions_workers": torch.tensor(workers, dtype=torch.int64),
         "positions": torch.tensor([positions[w] for w in workers], dtype=torch.int64),
         "config": json.dumps(model.config.to_dict()),
+        **(ranks or {}),
+        **({"fingerprints": fingerprints} if fingerprints else {}),
     }
     tmp = out / f".{CHECKPOINT}.tmp"
     torch.save(state, tmp)

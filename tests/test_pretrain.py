@@ -57,8 +57,8 @@ def _run_until(settings, stop_step):
     class Stop(Exception):
         pass
 
-    def save_then_stop(out, model, optimizer, scheduler, step, epoch, positions):
-        original(out, model, optimizer, scheduler, step, epoch, positions)
+    def save_then_stop(out, model, optimizer, scheduler, step, epoch, positions, **kwargs):
+        original(out, model, optimizer, scheduler, step, epoch, positions, **kwargs)
         if step >= stop_step:
             raise Stop
 

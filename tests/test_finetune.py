@@ -1,0 +1,223 @@
+"""Fine-tuning, linear probing, re-scoring, the baseline and the leakage guard.
+
+Training runs use a tiny model (two blocks, d_model 12) on a small PhysioNet P300 file set (three
+subjects, 36 flashes each, real EEG from the adapter tests' writer: the cheapest task with both
+classes in every subject); the leakage guard is checked on real MentalArithmetic recordings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+from conftest import shared_path
+from numpy.testing import assert_allclose
+
+from neuript.finetune import FinetuneSettings, evaluate_run, finetune, markdown_table
+from neuript.leakage import LeakageError, check, checkpoint_fingerprints, find_leaks, pretraining_fingerprints, recording_fingerprints, stamp_run
+from neuript.metrics import score
+
+pytestmark = pytest.mark.realdata
+
+TINY = {"d_model": 12, "n_heads": 2, "d_ff": 12, "expert_hidden": 8, "merge_factors": (1, 4), "experts_per_layer": (0, 2), "decoder_layers": 3}
+
+
+@pytest.fixture(scope="module")
+def ma_store(tmp_path_factory):
+    from eegcorpus.build import build
+
+    out = tmp_path_factory.mktemp("ma") / "store"
+    result = build("mental_arithmetic", shared_path("eegmat"), out, subjects=[1, 2, 3], progress=False)
+    assert result.n_failed == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def p300_store(tmp_path_factory):
+    from test_adapters_downstream import _p300_file
+
+    from eegcorpus.build import build
+
+    root = tmp_path_factory.mktemp("p300")
+    for subject, target in ((1, "E"), (2, "5"), (3, "K")):
+        folder = root / "raw" / "files" / f"s{subject:02d}"
+        folder.mkdir(parents=True)
+        _p300_file(folder / "rc01.edf", target)
+    result = build("physionet_p300", root / "raw", root / "store", progress=False)
+    assert result.n_failed == 0
+    return root / "store"
+
+
+@pytest.fixture(scope="module")
+def split_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("split") / "split.json"
+    path.write_text(json.dumps({"train": [1], "val": [2], "test": [3]}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory, eegmmidb_store):
+    """A one-step pretraining run of the tiny model on EEGMMIDB (its checkpoint records fingerprints)."""
+    from neuript.pretrain import PretrainSettings, pretrain
+
+    out = tmp_path_factory.mktemp("pretrain")
+    pretrain(PretrainSettings(stores=[str(eegmmidb_store)], out=str(out), config_overrides=TINY, steps=1, batch_size=2,
+                              window_s=1.0, reject_uv=None, checkpoint_every=1), progress=False)
+    return out / "checkpoint.pt"
+
+
+def settings(out, split_file, store, **kwargs):
+    base = dict(task="physionet_p300", stores=[str(store)], out=str(out), seeds=2, split=str(split_file),
+                config_overrides=TINY, crop_s=1.0)
+    return FinetuneSettings(**{**base, **kwargs})
+
+
+def test_full_finetuning_and_rescoring(tmp_path, p300_store, split_file):
+    run = tmp_path / "run"
+    result = finetune(settings(run, split_file, p300_store, mode="full", epochs=2, patience=1), progress=False)
+    assert result["task"] == "physionet_p300" and result["mode"] == "full" and result["seeds"] == [520, 521]
+    assert result["split"]["folds"] == [{"train": ["1"], "val": ["2"], "test": ["3"]}]
+    assert list(result["metrics"]) == ["balanced_accuracy", "cohen_kappa", "auroc"]
+    per_seed = np.array([[s["metrics"][m] for m in result["metrics"]] for s in result["per_seed"]])
+    assert_allclose([result["metrics"][m]["mean"] for m in result["metrics"]], per_seed.mean(axis=0))
+    assert_allclose([result["metrics"][m]["std"] for m in result["metrics"]], per_seed.std(axis=0, ddof=1))
+    for seed, entry in zip((520, 521), result["per_seed"]):
+        saved = np.load(run / f"seed{seed}" / "fold0" / "test.npz")
+        assert len(saved["label"]) == 36 and set(saved["subject"]) == {"3"}  # subject 3 only, once
+        assert score(result["metrics"], saved["label"], saved["logits"]) == pytest.approx(entry["metrics"])
+        history = [json.loads(line) for line in (run / f"seed{seed}" / "fold0" / "history.jsonl").read_text().splitlines()]
+        assert 1 <= len(history) <= 2 and any(h.get("best") for h in history)
+    assert set(result["baseline"]["metrics"]) == set(result["metrics"])
+    assert result["leakage_check"].startswith("not applicable")
+    # Re-scoring the saved best-validation weights gives the same numbers.
+    again = evaluate_run(run)
+    for name, value in result["metrics"].items():
+        assert again["metrics"][name]["mean"] == pytest.approx(value["mean"], abs=1e-6)
+    table = (run / "results.md").read_text()
+    assert "log band power + logistic regression (baseline)" in table and "NeurIPT, paper" in table and "67.31" in table
+
+
+def test_linear_probing_keeps_the_pretrained_encoder(tmp_path, p300_store, split_file, pretrained):
+    run = tmp_path / "run"
+    result = finetune(settings(run, split_file, p300_store, mode="linear", init=str(pretrained), epochs=30, patience=5), progress=False)
+    assert result["leakage_check"].startswith("passed") and not result["warnings"]
+    encoder = torch.load(run / "seed520" / "encoder.pt", weights_only=True)
+    original = torch.load(pretrained, weights_only=True)["model"]
+    assert encoder.keys() == {k for k in original if not k.startswith("decoder.") and "mask_token" not in k}
+    for key, value in encoder.items():
+        assert torch.equal(value, original[key]), key
+    heads = [torch.load(run / f"seed{s}" / "fold0" / "head.pt", weights_only=True)["linear.weight"] for s in (520, 521)]
+    assert heads[0].shape == (1, 3 * 6 * 12)  # three levels x six lobes x d_model, one logit
+    assert not torch.equal(heads[0], heads[1])  # seeds differ in the head
+    again = evaluate_run(run)  # logits from crops through the whole model = head on mean features
+    for name, value in result["metrics"].items():
+        assert again["metrics"][name]["mean"] == pytest.approx(value["mean"], abs=1e-4)
+    assert "linear probing, from" in markdown_table([result, again])
+
+
+def test_pretraining_records_fingerprints(pretrained, eegmmidb_store):
+    record = checkpoint_fingerprints(pretrained)
+    assert record["stores"] == [str(eegmmidb_store)]
+    assert len(record["recordings"]) == 12 and {fp["dataset"] for fp in record["recordings"]} == {"eegmmidb"}
+    sha = {fp["recording_id"]: fp["source_sha256"] for fp in record["recordings"]}
+    from eegcorpus.recording import sha256_file
+
+    assert sha["eegmmidb.S001R03"] == sha256_file(shared_path("eegmmidb", "S001", "S001R03.edf"))
+
+
+def test_leakage_guard_fires_when_a_test_recording_was_pretrained_on(tmp_path, ma_store, split_file, pretrained):
+    from typer.testing import CliRunner
+
+    from neuript.cli import app
+
+    # A checkpoint whose pretraining stores held the MentalArithmetic recordings.
+    state = torch.load(pretrained, weights_only=True)
+    state["fingerprints"] = pretraining_fingerprints([str(ma_store)])
+    leaky = tmp_path / "leaky.pt"
+    torch.save(state, leaky)
+    test = recording_fingerprints(ma_store, ["mental_arithmetic.Subject02_1", "mental_arithmetic.Subject02_2"])
+    with pytest.raises(LeakageError, match=r"2 of the 2 test recordings of mental_arithmetic were in the pretraining stores"):
+        check(leaky, test, "mental_arithmetic")
+    with pytest.warns(UserWarning, match="LEAKAGE GUARD OVERRIDDEN"):
+        warnings = check(leaky, test, "mental_arithmetic", allow=True)
+    assert len(warnings) == 1 and "Subject02_1" in warnings[0]
+    assert check(pretrained, test, "mental_arithmetic") == []  # EEGMMIDB only: no leak
+
+    runner = CliRunner()
+    args = ["finetune", "--task", "mental_arithmetic", "--store", str(ma_store), "--split", str(split_file), "--init", str(leaky), "--out", str(tmp_path / "run")]
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 1
+    assert "test recordings of mental_arithmetic were in the pretraining stores" in refused.output
+    assert "--allow-leakage" in refused.output and not (tmp_path / "run").exists()
+
+    # No fingerprints at all: cannot be checked, refused the same way.
+    del state["fingerprints"]
+    torch.save(state, leaky)
+    with pytest.raises(LeakageError, match="records no pretraining fingerprints"):
+        check(leaky, test, "mental_arithmetic")
+
+
+def test_signal_hash_catches_a_renamed_copy(tmp_path, ma_store):
+    from eegcorpus.build import build
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    data = bytearray(shared_path("eegmat", "Subject02_2.edf").read_bytes())
+    data[8:16] = b"RENAMED "  # another patient field: another file, the same samples
+    (raw / "Subject20_2.edf").write_bytes(bytes(data))
+    assert build("mental_arithmetic", raw, tmp_path / "copy", progress=False).n_failed == 0
+    copy = recording_fingerprints(tmp_path / "copy")
+    original = recording_fingerprints(ma_store, ["mental_arithmetic.Subject02_2"])[0]
+    assert copy[0]["source_sha256"] != original["source_sha256"]
+    leaks = find_leaks({"recordings": copy}, [original])
+    assert leaks == [{"recording_id": "mental_arithmetic.Subject02_2", "matched": "mental_arithmetic.Subject20_2", "by": "signal hash"}]
+
+
+def test_stamp_run_adds_fingerprints_to_an_old_checkpoint(tmp_path, ma_store):
+    run = tmp_path / "old_run"
+    run.mkdir()
+    torch.save({"model": {}, "config": "{}"}, run / "checkpoint.pt")
+    (run / "settings.json").write_text(json.dumps({"stores": [str(ma_store)]}))
+    stamped = stamp_run(run, out=tmp_path / "stamped.pt")
+    record = checkpoint_fingerprints(stamped)
+    assert len(record["recordings"]) == 6 and "finished before the run started" in record["note"]
+    assert checkpoint_fingerprints(run / "checkpoint.pt") is None  # the original is untouched
+    # A run that started before its store was built cannot vouch for the store's content.
+    os.utime(run / "settings.json", (946684800, 946684800))  # 2000-01-01
+    with pytest.raises(RuntimeError, match="built after the run started"):
+        stamp_run(run)
+    assert "--force" in checkpoint_fingerprints(stamp_run(run, force=True))["note"]
+
+
+def test_multiclass_linear_probe_with_leave_one_subject_out(tmp_path):
+    from test_adapters_downstream import BCIC_GDF_CHANNELS, _bcic_events, _mmidb_channels, write_gdf
+
+    from eegcorpus.build import build
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    electrodes = [electrode for _, electrode in BCIC_GDF_CHANNELS]
+    signal = _mmidb_channels(electrodes, runs=(4,), up=25, down=16, seconds=60)
+    cues = [769, 770, 771, 772, 769, 770]
+    for subject in (1, 2, 3):
+        # Each subject a different stretch of the real signal (reversed, shifted).
+        data = np.roll(signal[:, :: (-1) ** subject], 2500 * subject, axis=1)
+        write_gdf(raw / f"A0{subject}T.gdf", data, 250, [name for name, _ in BCIC_GDF_CHANNELS], _bcic_events(cues))
+    assert build("bcic_iv_2a", raw, tmp_path / "store", progress=False).n_failed == 0
+    run = tmp_path / "run"
+    result = finetune(FinetuneSettings(task="bcic_iv_2a", stores=[str(tmp_path / "store")], out=str(run), mode="linear", seeds=1,
+                                       split="loso", config_overrides=TINY, epochs=5, patience=2), progress=False)
+    assert list(result["metrics"]) == ["balanced_accuracy", "cohen_kappa", "f1_weighted"]
+    assert [fold["test"] for fold in result["split"]["folds"]] == [["1"], ["2"], ["3"]]
+    pooled = []
+    for fold in range(3):
+        saved = np.load(run / "seed520" / f"fold{fold}" / "test.npz")
+        assert saved["logits"].shape == (6, 4) and set(saved["subject"]) == {str(fold + 1)}  # whole 4-s windows
+        pooled.append(saved)
+    labels = np.concatenate([s["label"] for s in pooled])
+    assert sorted(labels.tolist()) == sorted([0, 1, 2, 3, 0, 1] * 3)
+    # Every subject scored once, by a model that did not train on it, pooled into one score.
+    assert score(result["metrics"], labels, np.concatenate([s["logits"] for s in pooled])) == pytest.approx(result["per_seed"][0]["metrics"])
