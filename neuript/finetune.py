@@ -203,32 +203,31 @@ def _batches(idx: np.ndarray, size: int):
 
 
 @torch.inference_mode()
-def window_logits(model, inputs: _Inputs, idx: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Logits of the windows ``idx``: the mean over each window's crops."""
+def _per_window(model, inputs: _Inputs, idx: np.ndarray, batch_size: int, per_crop) -> list:
+    """``per_crop(x, pos, lobe, mask)`` over every crop of the windows ``idx``, averaged over
+    each window's crops; one array block per batch."""
     model.eval()
     out = []
-    per_batch = max(1, batch_size // inputs.n_crops)
-    for chunk in _batches(idx, per_batch):
-        x, pos, lobe, mask = inputs.all_crops(chunk)
-        logits = model(x, pos, lobe, mask).float()
-        out.append(logits.reshape(len(chunk), inputs.n_crops, -1).mean(dim=1))
+    for chunk in _batches(idx, max(1, batch_size // inputs.n_crops)):
+        values = per_crop(*inputs.all_crops(chunk)).float()
+        out.append(values.reshape(len(chunk), inputs.n_crops, -1).mean(dim=1))
+    return out
+
+
+def window_logits(model, inputs: _Inputs, idx: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Logits of the windows ``idx``: the mean over each window's crops."""
+    out = _per_window(model, inputs, idx, batch_size, model)
     return torch.cat(out).numpy() if out else np.zeros((0, 1), np.float32)
 
 
-@torch.inference_mode()
 def window_features(model, inputs: _Inputs, idx: np.ndarray, batch_size: int = 64) -> np.ndarray:
     """IILP features of the windows ``idx`` (mean over each window's crops), encoder frozen."""
     from neuript.heads import lobe_pool
 
-    model.eval()
-    out = []
-    per_batch = max(1, batch_size // inputs.n_crops)
-    for chunk in _batches(idx, per_batch):
-        x, pos, lobe, mask = inputs.all_crops(chunk)
-        enc = model.encode(x, pos, mask)
-        features = lobe_pool(enc.levels, lobe, mask.bool(), model.config.n_lobes).float()
-        out.append(features.reshape(len(chunk), inputs.n_crops, -1).mean(dim=1))
-    return torch.cat(out).numpy()
+    def features(x, pos, lobe, mask):
+        return lobe_pool(model.encode(x, pos, mask).levels, lobe, mask.bool(), model.config.n_lobes)
+
+    return torch.cat(_per_window(model, inputs, idx, batch_size, features)).numpy()
 
 
 # ------------------------------------------------------------------------------------ training

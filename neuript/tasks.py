@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from eegcorpus._validate import check_option
-from eegcorpus.loader.montage import LOBE_CODES, Montage, ResolvedMontage, get_montage
+from eegcorpus.loader.montage import get_montage
 
 #: The 19 electrodes of the 10-20 system (10-10 names for the temporal row), the channels an
 #: average reference is taken over where a dataset also stores ear or reference derivations
@@ -63,54 +63,16 @@ TASK_WINDOWS: dict[str, tuple[str, float]] = {
 }
 
 
-class ScalpAverageReference(Montage):
-    """A subset of electrodes, each minus the subset's mean (an average reference that leaves
-    out ear and reference derivations stored beside the scalp channels).
+def scalp_average_reference(names=TEN_TWENTY, on_missing: str = "raise"):
+    """The 19 10-20 scalp electrodes (or ``names``), average-referenced among themselves."""
+    from eegcorpus.loader.montage import SubsetAverageReference
 
-    Parameters
-    ----------
-    names : sequence of str
-        Electrodes, in output order; canonicalised when resolved.
-    on_missing : "raise" | "mask"
-        An electrode the recording lacks raises, or gives a zero channel whose mask is False
-        (left out of the mean).
-    """
-
-    def __init__(self, names=TEN_TWENTY, name: str = "scalp_average", on_missing: str = "raise"):
-        from eegcorpus.channels import canonical_name
-
-        check_option("on_missing", on_missing, ("raise", "mask"))
-        self.names = [canonical_name(n) for n in names]
-        self.name, self.on_missing = name, on_missing
-
-    def resolve(self, ch_names, positions) -> ResolvedMontage:
-        from eegcorpus.channels import canonical_name, lobe_of
-
-        lookup = {canonical_name(n): i for i, n in enumerate(ch_names)}
-        missing = [n for n in self.names if n not in lookup]
-        if missing and self.on_missing == "raise":
-            raise ValueError(
-                f"Montage {self.name!r} needs electrode(s) {', '.join(missing)} that the recording lacks "
-                f"(it has {', '.join(map(str, ch_names))})."
-            )
-        present = [k for k, n in enumerate(self.names) if n in lookup]
-        matrix = np.zeros((len(self.names), len(ch_names)), dtype=np.float32)
-        for k in present:
-            matrix[k, lookup[self.names[k]]] = 1.0
-        if present:
-            mean = matrix[present].mean(axis=0, keepdims=True)
-            matrix[present] -= mean
-        pos = np.zeros((len(self.names), 3), dtype=np.float32)
-        for k in present:
-            pos[k] = positions[lookup[self.names[k]]]
-        lobes = np.array([LOBE_CODES.get(lobe_of(n) or "", -1) for n in self.names], dtype=np.int64)
-        mask = np.array([n in lookup for n in self.names])
-        return ResolvedMontage(matrix, list(self.names), pos, lobes, mask)
+    return SubsetAverageReference(names, name="scalp_average", on_missing=on_missing)
 
 
 def _task_montage(task_id: str):
     if task_id in ("mental_arithmetic", "mumtaz2016"):
-        return ScalpAverageReference(TEN_TWENTY)
+        return scalp_average_reference()
     if task_id == "physionet_p300":
         return "average"
     if task_id == "bcic_iv_2a":
@@ -428,7 +390,7 @@ __all__ = [
     "TASK_MONTAGES",
     "TASK_WINDOWS",
     "TEN_TWENTY",
-    "ScalpAverageReference",
+    "scalp_average_reference",
     "Task",
     "TaskWindows",
     "get_task",

@@ -302,3 +302,22 @@ def test_weighted_mixing_of_two_stores(eegmmidb_store, mental_arithmetic_store):
     assert _keys(by_name) == keys
     with pytest.raises(ValueError, match="No mixing weight"):
         WindowStream(stores, WindowSpec(4.0), montage="neuript", weights={"eegmmidb": 1})
+
+
+def test_subset_average_reference_leaves_out_other_channels():
+    from eegcorpus.loader.montage import SubsetAverageReference
+
+    names = ["Fp1", "Cz", "A2", "O1"]
+    positions = np.array([channel_position(n) for n in names], dtype=np.float32)
+    data = np.array([[1.0, 2.0], [3.0, 4.0], [100.0, 200.0], [5.0, 9.0]], dtype=np.float32)
+    montage = SubsetAverageReference(["O1", "Fp1", "Cz"]).resolve(names, positions)
+    subset = data[[3, 0, 1]]
+    np.testing.assert_allclose(montage.apply(data), subset - subset.mean(axis=0), atol=1e-5)  # A2 not in the mean
+    np.testing.assert_array_equal(montage.positions, positions[[3, 0, 1]])
+    masked = SubsetAverageReference(["Fp1", "Pz", "Cz"], on_missing="mask").resolve(names, positions)
+    assert masked.mask.tolist() == [True, False, True]
+    out = masked.apply(data)
+    np.testing.assert_allclose(out[[0, 2]], data[[0, 1]] - data[[0, 1]].mean(axis=0), atol=1e-5)
+    assert not out[1].any()
+    with pytest.raises(ValueError, match="Pz"):
+        SubsetAverageReference(["Fp1", "Pz"]).resolve(names, positions)

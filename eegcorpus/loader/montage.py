@@ -173,6 +173,24 @@ class ChannelSubset(Montage):
         return ResolvedMontage(matrix, list(self.names), pos, _lobe_codes(self.names), mask)
 
 
+class SubsetAverageReference(ChannelSubset):
+    """A subset of electrodes, each minus the mean of the subset's present electrodes: an average
+    reference that leaves out ear, reference and non-EEG derivations stored beside the scalp
+    channels. With ``on_missing="mask"``, a missing electrode is a zero channel with mask False,
+    left out of the mean."""
+
+    def __init__(self, names, name: str = "subset_average", on_missing: str = "raise"):
+        super().__init__(names, name, on_missing)
+
+    def resolve(self, ch_names, positions) -> ResolvedMontage:
+        subset = super().resolve(ch_names, positions)
+        matrix = subset.matrix.copy()
+        present = np.flatnonzero(subset.mask)
+        if len(present):
+            matrix[present] -= matrix[present].mean(axis=0, keepdims=True)
+        return ResolvedMontage(matrix, subset.names, subset.positions, subset.lobes, subset.mask)
+
+
 def get_montage(spec) -> Montage:
     """A montage from a name (``"stored"``, ``"neuript"``/``"double_banana"``, ``"average"``),
     a list of channel names (subset), or a :class:`Montage`."""
