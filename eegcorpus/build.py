@@ -408,16 +408,36 @@ def store_lock(store: Path):
 def _build_locked(out, raw, dataset, prof, card, sources, scheduler, workers, strict, progress, started) -> BuildResult:
     args = (str(out), str(raw), dataset)
     common = (prof.to_dict(), float(card.line_freq) if card.line_freq else None, list(card.drop_channels), strict)
-    payloads = [s.to_dict() for s in sources]
-
-    from tqdm import tqdm
-
-    result = BuildResult(store=out)
     _clear_staging(out)
     fault_point("start")
+
+    def write_tables(results, result, stopped):
+        try:
+            _write_tables(out, results, dataset, prof, result)
+        except OSError as err:
+            # The tables are replaced atomically, so the old ones are intact; the index is
+            # rebuilt from the recordings by the next reader. An error already on its way out
+            # (a full disk) says more than this one.
+            if stopped is None:
+                raise BuildError(f"{out / TABLES}: cannot write the tables ({err.strerror or err}); the recordings are stored and the next build writes them") from err
+
+    return run_tasks(BuildResult(store=out), dataset, [s.to_dict() for s in sources], args, common, scheduler, workers,
+                     progress, started, write_tables)
+
+
+def run_tasks(result: BuildResult, dataset: str, payloads: list[dict], args: tuple, common: tuple, scheduler: str,
+              workers: int | None, progress: bool, started: float, write_tables, task=None) -> BuildResult:
+    """Run one task per recording on the scheduler, collecting results as they arrive, and
+    write the tables afterwards, also when the run stops early.
+
+    ``write_tables(results, result, stopped)`` gets every result so far (when the run stops
+    early, --strict or a full disk, the tables still record what was done before, and the
+    stopping failure) and the exception that stopped the run, if any. ``task`` replaces
+    :func:`build_one` (the object-storage build).
+    """
+    from tqdm import tqdm
+
     bar = tqdm(total=len(payloads), unit="rec", desc=f"build {dataset}", disable=not progress, dynamic_ncols=True)
-    # Every result as it arrives: when the run stops early (--strict, a full disk), the tables
-    # still record what was done before.
     done: list[dict] = []
 
     def collect(res: dict) -> None:
@@ -435,9 +455,9 @@ def _build_locked(out, raw, dataset, prof, card, sources, scheduler, workers, st
     stopped: BaseException | None = None
     try:
         if str(scheduler).startswith("tcp://"):
-            results = _run_distributed(scheduler, args, payloads, common, collect)
+            results = _run_distributed(scheduler, args, payloads, common, collect, task=task)
         else:
-            results = _run_local(scheduler, workers, args, payloads, common, collect)
+            results = _run_local(scheduler, workers, args, payloads, common, collect, task=task)
     except BuildStopped as err:
         stopped = err
         if err.failure:
@@ -450,14 +470,7 @@ def _build_locked(out, raw, dataset, prof, card, sources, scheduler, workers, st
     finally:
         bar.close()
         result.seconds = time.perf_counter() - started
-        try:
-            _write_tables(out, results or done, dataset, prof, result)
-        except OSError as err:
-            # The tables are replaced atomically, so the old ones are intact; the index is
-            # rebuilt from the recordings by the next reader. An error already on its way out
-            # (a full disk) says more than this one.
-            if stopped is None:
-                raise BuildError(f"{out / TABLES}: cannot write the tables ({err.strerror or err}); the recordings are stored and the next build writes them") from err
+        write_tables(results or done, result, stopped)
     return result
 
 
@@ -547,23 +560,22 @@ def _run_distributed(address, args, payloads, common, collect, task=None) -> lis
     return results
 
 
-def _write_tables(out: Path, results: list[dict], dataset: str, prof: Profile, result: BuildResult) -> None:
-    """Index, failures and build log, each written atomically after the run (even a failed one)."""
-    fault_point("tables")
-    tables = out / TABLES
-    cached = read_json(tables / "recordings.json", [])
+def merge_tables(read, results: list[dict], dataset: str, prof: Profile, result: BuildResult) -> tuple[list, list, list]:
+    """This run's results merged into the store's tables, however they are stored.
+
+    ``read(name, default)`` returns a table of the store. Returns the index rows (before they
+    are checked against the published recordings), the failures and the build log.
+    """
+    cached = read("recordings.json", [])
     fresh = {r["row"]["recording_id"]: r["row"] for r in results if "row" in r}
     merged = [fresh.pop(row["recording_id"], row) for row in cached] + list(fresh.values())
-    rows = rebuild_index_rows(out, merged)
-    write_json_atomic(tables / "recordings.json", [{k: row.get(k) for k in ("recording_id",) + INDEX_COLUMNS} for row in rows])
 
     done = {r["row"]["source_path"] for r in results if "row" in r}
-    failures = [f for f in read_json(tables / "failures.json", []) if f["file"] not in done]
+    failures = [f for f in read("failures.json", []) if f["file"] not in done]
     seen = {f["file"] for f in failures}
     failures += [r["failure"] for r in results if r["status"] == "failed" and r["failure"]["file"] not in seen]
-    write_json_atomic(tables / "failures.json", failures)
 
-    log = read_json(tables / "builds.json", [])
+    log = read("builds.json", [])
     log.append(
         {
             "dataset": dataset,
@@ -579,4 +591,15 @@ def _write_tables(out: Path, results: list[dict], dataset: str, prof: Profile, r
             "pid": os.getpid(),
         }
     )
+    return merged, failures, log
+
+
+def _write_tables(out: Path, results: list[dict], dataset: str, prof: Profile, result: BuildResult) -> None:
+    """Index, failures and build log, each written atomically after the run (even a failed one)."""
+    fault_point("tables")
+    tables = out / TABLES
+    merged, failures, log = merge_tables(lambda name, default: read_json(tables / name, default), results, dataset, prof, result)
+    rows = rebuild_index_rows(out, merged)
+    write_json_atomic(tables / "recordings.json", [{k: row.get(k) for k in ("recording_id",) + INDEX_COLUMNS} for row in rows])
+    write_json_atomic(tables / "failures.json", failures)
     write_json_atomic(tables / "builds.json", log)

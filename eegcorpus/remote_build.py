@@ -16,7 +16,6 @@ build per store at a time.
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import os
 import tempfile
 import time
@@ -50,7 +49,7 @@ def build_one_remote(store: str, raw_root: str, dataset_id: str, source: dict, p
     Returns the same small dict as :func:`eegcorpus.build.build_one`; failure messages name the
     raw file by its URL.
     """
-    from eegcorpus.build import BuildError, build_one
+    from eegcorpus.build import BuildStopped, build_one
     from eegcorpus.datasets.base import Source
     from eegcorpus.pipeline.profiles import Profile
     from eegcorpus.recording import sha256_file
@@ -113,15 +112,13 @@ def build_one_remote(store: str, raw_root: str, dataset_id: str, source: dict, p
         result = {"status": "failed", "recording_id": src.recording_id, "hours": 0.0,
                   "failure": {"file": src.path, "stage": stage, "error": message}}
     if strict and result["status"] == "failed":
-        raise BuildError(f"{result['failure']['error']} (stage {result['failure']['stage']})")
+        raise BuildStopped(f"{result['failure']['error']} (stage {result['failure']['stage']})", result["failure"])
     return result
 
 
 def build_remote(dataset: str, raw: str, out: str, *, profile, scheduler: str, workers: int | None, subjects, limit,
                  strict: bool, progress: bool, storage_options: dict | None):
     """:func:`eegcorpus.build.build` when ``raw`` or ``out`` is a URL (same parameters)."""
-    from tqdm import tqdm
-
     from eegcorpus import build as local
     from eegcorpus.catalog import get_card
     from eegcorpus.pipeline.profiles import Profile, load_profile
@@ -153,72 +150,37 @@ def build_remote(dataset: str, raw: str, out: str, *, profile, scheduler: str, w
     else:
         Path(out).mkdir(parents=True, exist_ok=True)
         lock = local.store_lock(Path(out))
-    result = local.BuildResult(store=out)
     args = (out, raw, dataset)
     common = (prof.to_dict(), float(card.line_freq) if card.line_freq else None, list(card.drop_channels), strict, storage_options or {})
-    payloads = [s.to_dict() for s in sources]
-    bar = tqdm(total=len(payloads), unit="rec", desc=f"build {dataset}", disable=not progress, dynamic_ncols=True)
-    done: list[dict] = []
 
-    def collect(res: dict) -> None:
-        done.append(res)
-        {"written": result.written, "skipped": result.skipped}.get(res["status"], []).append(res["recording_id"])
-        if res["status"] == "failed":
-            result.failed.append(res["failure"])
-            if progress:
-                bar.write(f"failed: {res['failure']['error']}")
-        result.hours += res["hours"]
-        bar.set_postfix(hours=f"{result.hours:.2f}", failed=result.n_failed, refresh=False)
-        bar.update(1)
+    def write_tables(results, result, stopped):
+        if is_url(out):
+            _write_remote_tables(out, storage_options, results, dataset, prof, result)
+        else:
+            local._write_tables(Path(out), results, dataset, prof, result)
 
     with lock:
         if not is_url(out):
             from eegcorpus.store import init_store
 
             init_store(Path(out))
-        try:
-            if str(scheduler).startswith("tcp://"):
-                local._run_distributed(scheduler, args, payloads, common, collect, task=build_one_remote)
-            else:
-                local._run_local(scheduler, workers, args, payloads, common, collect, task=build_one_remote)
-        finally:
-            bar.close()
-            result.seconds = time.perf_counter() - started
-            if is_url(out):
-                _write_remote_tables(out, storage_options, done, dataset, prof, result)
-            else:
-                local._write_tables(Path(out), done, dataset, prof, result)
-    return result
+        return local.run_tasks(local.BuildResult(store=out), dataset, [s.to_dict() for s in sources], args, common,
+                               scheduler, workers, progress, started, write_tables, task=build_one_remote)
 
 
 def _write_remote_tables(out: str, storage_options, results: list[dict], dataset: str, prof, result) -> None:
-    """Index, failures and build log of a store on object storage (as local builds write them)."""
-    from eegcorpus.build import _versions
+    """Index, failures and build log of a store on object storage (merged as local builds do)."""
+    from eegcorpus.build import merge_tables
     from eegcorpus.store import INDEX_COLUMNS
     from eegcorpus.store.remote import index_rows
     from eegcorpus.store.writer import TABLES
 
     fs, root = filesystem(out, storage_options)
     tables = join(root, TABLES)
-    cached = read_json_remote(fs, join(tables, "recordings.json"), [])
-    fresh = {r["row"]["recording_id"]: r["row"] for r in results if "row" in r}
-    merged = [fresh.pop(row["recording_id"], row) for row in cached] + list(fresh.values())
+    merged, failures, log = merge_tables(lambda name, default: read_json_remote(fs, join(tables, name), default), results, dataset, prof, result)
     rows = index_rows(fs, root, merged)
     write_json_remote(fs, join(tables, "recordings.json"), [{k: row.get(k) for k in ("recording_id",) + INDEX_COLUMNS} for row in rows])
-
-    done = {r["row"]["source_path"] for r in results if "row" in r}
-    failures = [f for f in read_json_remote(fs, join(tables, "failures.json"), []) if f["file"] not in done]
-    seen = {f["file"] for f in failures}
-    failures += [r["failure"] for r in results if r["status"] == "failed" and r["failure"]["file"] not in seen]
     write_json_remote(fs, join(tables, "failures.json"), failures)
-
-    log = read_json_remote(fs, join(tables, "builds.json"), [])
-    log.append({
-        "dataset": dataset, "profile": prof.name, "profile_digest": prof.digest,
-        "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "written": len(result.written), "skipped": len(result.skipped), "failed": result.n_failed,
-        "hours": round(result.hours, 4), "seconds": round(result.seconds, 2), "versions": _versions(), "pid": os.getpid(),
-    })
     write_json_remote(fs, join(tables, "builds.json"), log)
 
 

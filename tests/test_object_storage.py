@@ -122,6 +122,16 @@ def test_build_on_s3_then_loader_and_pretraining_read_it(s3, eegmmidb_store, tmp
     assert ran.exit_code == 0, ran.output
     assert [row["step"] for row in read_log(out)] == [1, 2] and all(np.isfinite(row["loss"]) for row in read_log(out))
 
+    # --strict on object storage stops at the first failure and still records it.
+    from eegcorpus.build import BuildStopped
+
+    fs.pipe_file("eeg/bad/S001/S001R03.edf", b"not an EDF at all" * 20)
+    fs.invalidate_cache()
+    with pytest.raises(BuildStopped, match="S001R03.edf"):
+        build("eegmmidb", "s3://eeg/bad", "s3://eeg/strict", strict=True, progress=False, storage_options=options)
+    recorded = json.loads(fs.cat_file("eeg/strict/tables/failures.json"))
+    assert [f["file"] for f in recorded] == ["S001/S001R03.edf"]
+
     # A raw prefix with nothing under it is named in the error.
     from eegcorpus.cli import app as eegcorpus_app
 
