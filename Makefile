@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/build.py
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[bench]" 2> >(grep -v "is ignored: it is neither" >&2)
 	$(BIN)/python bench/loader.py
+	$(BIN)/python bench/model.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
