@@ -603,6 +603,28 @@ def test_profile_yaml_is_loaded_safely(tmp_path):
     assert not marker.exists()
 
 
+def test_unlistable_raw_folder_is_named_and_the_rest_is_built(tmp_path, monkeypatch):
+    """A sub-folder that cannot be listed (root ignores permissions, so the refusal is injected
+    where os.walk lists it) is named in a warning; the other folders are still found."""
+    from eegcorpus.datasets.base import safe_glob
+
+    raw = tmp_path / "raw"
+    for subject in ("S001", "S002"):
+        (raw / subject).mkdir(parents=True)
+        shutil.copy(shared_path("eegmmidb", "S001", "S001R03.edf"), raw / subject / f"{subject}R03.edf")
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if Path(path).name == "S002":
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.warns(UserWarning, match=r"S002: cannot list this folder \(Permission denied\)"):
+        found = safe_glob(raw, "S{subject:03d}/S{subject:03d}R{run:02d}.edf")
+    assert [str(f) for f in found] == ["S001/S001R03.edf"]
+
+
 def test_nothing_outside_the_raw_folder_is_built(tmp_path):
     """A file symlinked from outside, or reached through a symlinked folder, is not a
     recording of this raw folder."""

@@ -108,14 +108,21 @@ def safe_glob(root: Path, pattern: str) -> list[PurePosixPath]:
 
     Symlinked folders inside ``root`` are followed (datasets are often assembled from links),
     each real folder once, so link cycles end. Paths whose real location leaves ``root`` are
-    skipped.
+    skipped. A folder that cannot be listed (no permission, gone) is named in a warning, one
+    line each, and the rest is listed.
     """
+    import warnings
+
     root = Path(root)
     real_root = Path(os.path.realpath(root))
     regex = pattern_to_regex(pattern)
     seen: set[str] = set()
     found = []
-    for folder, dirs, files in os.walk(root, followlinks=True):
+
+    def unlisted(err: OSError) -> None:
+        warnings.warn(f"{err.filename}: cannot list this folder ({err.strerror or err}); its files are not built", stacklevel=3)
+
+    for folder, dirs, files in os.walk(root, followlinks=True, onerror=unlisted):
         real = os.path.realpath(folder)
         if real in seen or not Path(real).is_relative_to(real_root):
             dirs[:] = []
