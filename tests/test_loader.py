@@ -266,6 +266,11 @@ def test_batch_mode_yields_the_same_windows_in_the_same_order(eegmmidb_store):
     assert torch.equal(stacked, torch.stack([i["x"] for i in single]))
     assert torch.cat([b["start"] for b in batches]).tolist() == [int(i["start"]) for i in single]
     assert batches[0]["pos"].shape == (50, 20, 3) and batches[0]["lobe"].shape == (50, 20)
+    for field in ("pos", "lobe", "ch_mask", "label", "recording", "position"):
+        assert torch.equal(torch.cat([b[field] for b in batches]), torch.stack([i[field] for i in single])), field
+    # Every field but x is a view of one buffer: a worker hands each storage over separately.
+    storages = {batches[0][k].untyped_storage().data_ptr() for k in batches[0] if k != "x"}
+    assert len(storages) == 1 and int(batches[0]["worker"]) == 0
     loader = torch.utils.data.DataLoader(WindowStream(store, WindowSpec(4.0), seed=4, batch_size=64), batch_size=None, **dataloader_kwargs(2))
     assert sum(len(b["x"]) for b in loader) == 372
 

@@ -510,18 +510,42 @@ class WindowStream(_Base, _IterableDataset):
             loaded[s].take_into(x[i], w, idx)
         if self.a_law:
             x = a_law_fn(x)
-        n = len(slots)
-        return {
-            "x": torch.from_numpy(x),
-            "pos": torch.from_numpy(montage.positions).expand(n, -1, -1),
-            "lobe": torch.from_numpy(montage.lobes).expand(n, -1),
-            "ch_mask": torch.from_numpy(montage.mask).expand(n, -1),
-            "label": torch.from_numpy(idx.label[windows].astype(np.int64)),
-            "recording": torch.from_numpy(idx.recording[windows].astype(np.int64)),
-            "start": torch.from_numpy(idx.start[windows].astype(np.int64)),
-            "position": torch.from_numpy(positions.astype(np.int64)),
-            "worker": torch.tensor(self._worker_id, dtype=torch.int64),
-        }
+        return _batch_fields(x, montage, idx.label[windows], idx.recording[windows], idx.start[windows], positions, self._worker_id)
+
+
+def _batch_fields(x: np.ndarray, montage: ResolvedMontage, label, recording, start, position, worker: int) -> dict:
+    """A batch as tensors, every field but ``x`` a view of one small buffer.
+
+    A DataLoader worker hands each tensor storage to the main process separately (a
+    shared-memory segment and a file descriptor each), and with workers that handoff, not
+    reading, bounds throughput: nine storages per batch served 1.8x fewer windows per second
+    than two.
+    """
+    import torch
+
+    n, c = len(label), len(montage.names)
+    n_ints = 4 * n + c + 1
+    buffer = torch.empty(8 * n_ints + 12 * c + c, dtype=torch.uint8)
+    ints = buffer[: 8 * n_ints].view(torch.int64)
+    pos = buffer[8 * n_ints : 8 * n_ints + 12 * c].view(torch.float32).view(c, 3)
+    mask = buffer[8 * n_ints + 12 * c :].view(torch.bool)
+    values = ints.numpy()
+    for k, field in enumerate((label, recording, start, position)):
+        values[k * n : (k + 1) * n] = field
+    values[4 * n : 4 * n + c], values[-1] = montage.lobes, worker
+    pos.numpy()[:] = montage.positions
+    mask.numpy()[:] = montage.mask
+    return {
+        "x": torch.from_numpy(x),
+        "pos": pos.expand(n, -1, -1),
+        "lobe": ints[4 * n : 4 * n + c].expand(n, -1),
+        "ch_mask": mask.expand(n, -1),
+        "label": ints[0:n],
+        "recording": ints[n : 2 * n],
+        "start": ints[2 * n : 3 * n],
+        "position": ints[3 * n : 4 * n],
+        "worker": ints[-1],
+    }
 
 
 class _Block:
