@@ -255,13 +255,31 @@ def _say(progress: bool, text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
 
+class _EarlyStopping:
+    """The best state by validation score so far, and when to stop: after ``patience`` epochs
+    without a better score (never without validation windows, where the last epoch wins)."""
+
+    def __init__(self, patience: int, has_validation: bool):
+        self.patience, self.has_validation = patience, has_validation
+        self.best, self.state, self.stale = -np.inf, None, 0
+
+    def update(self, score: float, module, entry: dict) -> bool:
+        """Record an epoch's ``score`` (marking ``entry`` when it is the best); True = stop."""
+        if self.state is None or score > self.best:
+            self.best, self.state, self.stale = score, copy.deepcopy(module.state_dict()), 0
+            entry["best"] = True
+            return False
+        self.stale += 1
+        return self.has_validation and self.stale >= self.patience
+
+
 def train_full(model, task, inputs: _Inputs, labels, train_idx, val_idx, settings: FinetuneSettings, seed: int, progress=False):
     """Fine-tune the whole model; returns the best-validation state and the epoch history."""
     prior = _log_prior(labels[train_idx], task.n_classes)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     steps = settings.epochs * math.ceil(len(train_idx) / settings.batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=settings.lr, total_steps=steps, pct_start=0.1)
-    best, best_state, history, stale = -np.inf, None, [], 0
+    history, stopper = [], _EarlyStopping(settings.patience, len(val_idx) > 0)
     y = torch.from_numpy(labels)
     for epoch in range(settings.epochs):
         started = time.perf_counter()
@@ -285,15 +303,9 @@ def train_full(model, task, inputs: _Inputs, labels, train_idx, val_idx, setting
         entry["seconds"] = round(time.perf_counter() - started, 1)
         history.append(entry)
         _say(progress, f"  epoch {epoch + 1}: loss {entry['train_loss']:.4f}" + (f", val {entry['val_score']:.2f}" if "val_score" in entry else "") + f" ({entry['seconds']} s)")
-        current = entry.get("val_score", -np.inf if len(val_idx) else epoch)
-        if best_state is None or current > best:
-            best, best_state, stale = current, copy.deepcopy(model.state_dict()), 0
-            entry["best"] = True
-        else:
-            stale += 1
-            if len(val_idx) and stale >= settings.patience:
-                break
-    return best_state, history
+        if stopper.update(entry.get("val_score", -np.inf if len(val_idx) else epoch), model, entry):
+            break
+    return stopper.state, history
 
 
 def train_linear(model, task, features: np.ndarray, labels, train_idx, val_idx, settings: FinetuneSettings, seed: int):
@@ -304,7 +316,7 @@ def train_linear(model, task, features: np.ndarray, labels, train_idx, val_idx, 
     optimizer = torch.optim.AdamW(head.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     feats = torch.from_numpy(features)
     y = torch.from_numpy(labels)
-    best, best_state, history, stale = -np.inf, None, [], 0
+    history, stopper = [], _EarlyStopping(settings.patience, len(val_idx) > 0)
     for epoch in range(settings.epochs):
         rng = np.random.default_rng([seed, epoch])
         head.train()
@@ -322,15 +334,9 @@ def train_linear(model, task, features: np.ndarray, labels, train_idx, val_idx, 
                 val_logits = head.linear(feats[val_idx]).numpy()
             entry["val_score"] = _val_score(task, labels[val_idx], val_logits)
         history.append(entry)
-        current = entry.get("val_score", epoch)
-        if best_state is None or current > best:
-            best, best_state, stale = current, copy.deepcopy(head.state_dict()), 0
-            entry["best"] = True
-        else:
-            stale += 1
-            if len(val_idx) and stale >= settings.patience:
-                break
-    return best_state, history
+        if stopper.update(entry.get("val_score", epoch), head, entry):
+            break
+    return stopper.state, history
 
 
 # ------------------------------------------------------------------------------------ run

@@ -221,3 +221,22 @@ def test_multiclass_linear_probe_with_leave_one_subject_out(tmp_path):
     assert sorted(labels.tolist()) == sorted([0, 1, 2, 3, 0, 1] * 3)
     # Every subject scored once, by a model that did not train on it, pooled into one score.
     assert score(result["metrics"], labels, np.concatenate([s["logits"] for s in pooled])) == pytest.approx(result["per_seed"][0]["metrics"])
+
+
+def test_early_stopping_keeps_the_best_state_and_stops_after_patience():
+    import torch
+
+    from neuript.finetune import _EarlyStopping
+
+    layer = torch.nn.Linear(1, 1, bias=False)
+    stopper, entries, stopped_at = _EarlyStopping(patience=2, has_validation=True), [], None
+    for epoch, score in enumerate([1.0, 3.0, 2.0, 2.5, 9.0]):
+        layer.weight.data.fill_(epoch)
+        entries.append({})
+        if stopper.update(score, layer, entries[-1]):
+            stopped_at = epoch
+            break
+    assert stopped_at == 3 and float(stopper.state["weight"]) == 1.0  # the epoch that scored 3.0
+    assert [bool(e.get("best")) for e in entries] == [True, True, False, False]
+    without_validation = _EarlyStopping(patience=1, has_validation=False)
+    assert not any(without_validation.update(s, layer, {}) for s in (2.0, 1.0, 0.0))  # never stops
