@@ -185,7 +185,7 @@ def _mean_spectrum(data: np.ndarray, sfreq: float) -> dict:
     return {"freqs_hz": np.round(freqs, 3).tolist(), "mean_log10_psd_uv2_per_hz": np.round(np.log10(psd + 1e-12), 4).tolist()}
 
 
-def _stamp(path: Path) -> list:
+def stat_stamp(path: Path) -> list:
     """[size, mtime_ns] of a file, or None values when it is missing."""
     try:
         st = path.stat()
@@ -215,7 +215,7 @@ def build_one(store: str, raw_root: str, dataset_id: str, source: dict, profile:
         stat = path.stat()
         # Companion files (hypnograms, label files, event tables) shape the stored labels, so a
         # change to one of them rebuilds the recording too.
-        companions = {name: _stamp(raw / rel) for name, rel in sorted(src.companions.items())}
+        companions = {name: stat_stamp(raw / rel) for name, rel in sorted(src.companions.items())}
         old = recording_attrs(root, src.recording_id)
         same_setup = (
             old is not None
@@ -228,7 +228,7 @@ def build_one(store: str, raw_root: str, dataset_id: str, source: dict, profile:
         stage = "read"
         adapter = _adapter(dataset_id)
         rec = adapter.read(raw, src)
-        if _stamp(path) != [stat.st_size, stat.st_mtime_ns]:
+        if stat_stamp(path) != [stat.st_size, stat.st_mtime_ns]:
             # What was read may mix two versions, and the stamps stored with it would describe
             # neither; the next build stores the file as it is then.
             raise ReaderError(path, "the file changed while it was being read (size or modification time); build again to store its new version")
@@ -451,26 +451,22 @@ def run_tasks(result: BuildResult, dataset: str, payloads: list[dict], args: tup
         bar.set_postfix(hours=f"{result.hours:.2f}", failed=result.n_failed, refresh=False)
         bar.update(1)
 
-    results: list[dict] = []
     stopped: BaseException | None = None
     try:
         if str(scheduler).startswith("tcp://"):
-            results = _run_distributed(scheduler, args, payloads, common, collect, task=task)
+            _run_distributed(scheduler, args, payloads, common, collect, task=task)
         else:
-            results = _run_local(scheduler, workers, args, payloads, common, collect, task=task)
-    except BuildStopped as err:
-        stopped = err
-        if err.failure:
-            done.append({"status": "failed", "recording_id": None, "hours": 0.0, "failure": err.failure})
-            result.failed.append(err.failure)
-        raise
+            _run_local(scheduler, workers, args, payloads, common, collect, task=task)
     except BaseException as err:
         stopped = err
+        if isinstance(err, BuildStopped) and err.failure:
+            done.append({"status": "failed", "recording_id": None, "hours": 0.0, "failure": err.failure})
+            result.failed.append(err.failure)
         raise
     finally:
         bar.close()
         result.seconds = time.perf_counter() - started
-        write_tables(results or done, result, stopped)
+        write_tables(done, result, stopped)
     return result
 
 
@@ -487,7 +483,8 @@ def _clear_staging(out: Path) -> None:
             entry.unlink(missing_ok=True)
 
 
-def _run_local(scheduler, workers, args, payloads, common, collect, task=None) -> list[dict]:
+def _run_local(scheduler, workers, args, payloads, common, collect, task=None) -> None:
+    """Run the tasks on a local dask scheduler; ``collect`` gets every result as it arrives."""
     import dask
     from dask.callbacks import Callback
 
@@ -500,7 +497,8 @@ def _run_local(scheduler, workers, args, payloads, common, collect, task=None) -
 
     with _Progress():
         if scheduler == "processes":
-            return list(dask.compute(*tasks, scheduler="processes", pool=_process_pool(workers)))
+            dask.compute(*tasks, scheduler="processes", pool=_process_pool(workers))
+            return
         if scheduler == "threads":
             from concurrent.futures import ThreadPoolExecutor
 
@@ -509,13 +507,14 @@ def _run_local(scheduler, workers, args, payloads, common, collect, task=None) -
             # the tables are written and the lock is released.
             pool = ThreadPoolExecutor(workers or os.cpu_count() or 1)
             try:
-                return list(dask.compute(*tasks, scheduler="threads", pool=pool))
+                dask.compute(*tasks, scheduler="threads", pool=pool)
+                return
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
         kwargs = {"scheduler": scheduler}
         if workers and scheduler != "sync":
             kwargs["num_workers"] = workers
-        return list(dask.compute(*tasks, **kwargs))
+        dask.compute(*tasks, **kwargs)
 
 
 @lru_cache(maxsize=4)
@@ -543,21 +542,18 @@ def _process_pool(workers: int | None):
     return pool
 
 
-def _run_distributed(address, args, payloads, common, collect, task=None) -> list[dict]:
+def _run_distributed(address, args, payloads, common, collect, task=None) -> None:
+    """Run the tasks on a dask.distributed cluster; ``collect`` gets every result as it arrives."""
     from distributed import Client, as_completed
 
-    results = []
     with Client(address) as client:
         futures = [client.submit(task or build_one, *args, payload, *common, pure=False) for payload in payloads]
         try:
             for future in as_completed(futures):
-                res = future.result()
-                results.append(res)
-                collect(res)
+                collect(future.result())
         except BaseException:
             client.cancel(futures)
             raise
-    return results
 
 
 def merge_tables(read, results: list[dict], dataset: str, prof: Profile, result: BuildResult) -> tuple[list, list, list]:

@@ -194,12 +194,12 @@ def build(
     """
     from eegcorpus.build import build as run_build
     from eegcorpus.errors import EEGCorpusError
-    from eegcorpus.store.remote import is_url, parse_storage_options
+    from eegcorpus.store.remote import parse_storage_options
 
     try:
         options = parse_storage_options(storage_option)
         result = run_build(
-            dataset, raw if is_url(raw) else Path(raw), out if is_url(out) else Path(out), profile=profile,
+            dataset, raw, out, profile=profile,
             scheduler=scheduler, workers=workers, subjects=subjects, limit=limit, strict=strict, progress=progress,
             storage_options=options,
         )

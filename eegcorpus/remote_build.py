@@ -34,14 +34,6 @@ from eegcorpus.store.remote import (
 )
 
 
-def _local_stamp(path: Path) -> list:
-    try:
-        st = path.stat()
-        return [st.st_size, st.st_mtime_ns]
-    except OSError:
-        return [None, None]
-
-
 def build_one_remote(store: str, raw_root: str, dataset_id: str, source: dict, profile: dict, line_freq: float | None,
                      drop_channels: list[str], strict: bool = False, storage_options: dict | None = None) -> dict:
     """Process and publish one recording when the raw folder or the store is a URL (a dask task).
@@ -49,7 +41,7 @@ def build_one_remote(store: str, raw_root: str, dataset_id: str, source: dict, p
     Returns the same small dict as :func:`eegcorpus.build.build_one`; failure messages name the
     raw file by its URL.
     """
-    from eegcorpus.build import BuildStopped, build_one
+    from eegcorpus.build import BuildStopped, _failure_message, build_one, stat_stamp
     from eegcorpus.datasets.base import Source
     from eegcorpus.pipeline.profiles import Profile
     from eegcorpus.recording import sha256_file
@@ -68,8 +60,8 @@ def build_one_remote(store: str, raw_root: str, dataset_id: str, source: dict, p
             file_stamp = stamp(raw_fs, join(raw_path, src.path))
             companions = {name: stamp(raw_fs, join(raw_path, rel)) for name, rel in sorted(src.companions.items())}
         else:
-            file_stamp = _local_stamp(Path(raw_root) / src.path)
-            companions = {name: _local_stamp(Path(raw_root) / rel) for name, rel in sorted(src.companions.items())}
+            file_stamp = stat_stamp(Path(raw_root) / src.path)
+            companions = {name: stat_stamp(Path(raw_root) / rel) for name, rel in sorted(src.companions.items())}
         if file_stamp[0] is None:
             raise FileNotFoundError(f"{raw_name}: no such file")
         if store_remote:
@@ -105,12 +97,11 @@ def build_one_remote(store: str, raw_root: str, dataset_id: str, source: dict, p
             if result["status"] == "written" and store_remote:
                 stage = "write"
                 publish(store_fs, store_path, src.recording_id, local_store / RECORDINGS / src.recording_id)
+    except BuildStopped:
+        raise  # a full disk stops the whole build, as it does a local one
     except Exception as err:
-        message = " ".join(str(err).split()) or type(err).__name__
-        if not message.startswith(raw_name):
-            message = f"{raw_name}: {message}"
         result = {"status": "failed", "recording_id": src.recording_id, "hours": 0.0,
-                  "failure": {"file": src.path, "stage": stage, "error": message}}
+                  "failure": {"file": src.path, "stage": stage, "error": _failure_message(raw_name, err)}}
     if strict and result["status"] == "failed":
         raise BuildStopped(f"{result['failure']['error']} (stage {result['failure']['stage']})", result["failure"])
     return result

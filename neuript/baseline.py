@@ -81,13 +81,13 @@ def fit_predict(train_features, train_labels, val_features, val_labels, test_fea
             raise ValueError("The training windows hold fewer classes than the task.")
         return out
 
-    best_c, best = C_GRID[len(C_GRID) // 2], -np.inf
-    if len(val_labels):
-        for c in C_GRID:
-            value = np.nanmean(list(score(metric_names, val_labels, logits(model(c), val)).values()))
-            if value > best:
-                best_c, best = c, value
-    return logits(model(best_c), test), best_c
+    best_c, best, best_model = C_GRID[len(C_GRID) // 2], -np.inf, None
+    for c in C_GRID if len(val_labels) else ():
+        fitted = model(c)
+        value = np.nanmean(list(score(metric_names, val_labels, logits(fitted, val)).values()))
+        if value > best:
+            best_c, best, best_model = c, value, fitted
+    return logits(model(best_c) if best_model is None else best_model, test), best_c
 
 
 __all__ = ["BANDS", "C_GRID", "NAME", "band_power_features", "fit_predict"]

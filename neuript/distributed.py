@@ -26,7 +26,7 @@ import torch
 
 #: torch's default seed mixing would give rank r the stream of seed + r; a large odd multiplier
 #: keeps the ranks' streams apart from the neighbouring seeds a user may also run.
-_RANK_SEED_STRIDE = 1_000_000_007
+RANK_SEED_STRIDE = 1_000_000_007
 
 
 @dataclass(frozen=True)
@@ -186,7 +186,7 @@ def reduce_metrics(values: list[float], loads: list[torch.Tensor], ctx: Distribu
 def rank_seed(seed: int, rank: int, step: int = 0) -> int:
     """The global-RNG seed of a rank that has no saved state (dropout and router noise differ
     between ranks, as their data do)."""
-    return (seed + _RANK_SEED_STRIDE * rank + 7919 * step) % (2**63 - 1)
+    return (seed + RANK_SEED_STRIDE * rank + 7919 * step) % (2**63 - 1)
 
 
 def gather_resume_state(ctx: DistributedContext, positions: dict[int, int], num_workers: int) -> dict:

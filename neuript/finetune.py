@@ -34,7 +34,7 @@ as the head applied to the mean IILP features). Without it, the model sees whole
 from __future__ import annotations
 
 import copy
-import hashlib
+import functools
 import json
 import math
 import sys
@@ -47,6 +47,8 @@ import torch
 import torch.nn.functional as F
 
 from eegcorpus._validate import check_option
+from eegcorpus.recording import sha256_file
+from eegcorpus.store import write_json_atomic
 from neuript.metrics import score, summarise
 
 RESULT = "result.json"
@@ -131,6 +133,14 @@ class FinetuneSettings:
 
 
 def _init_state(init: str) -> tuple[dict, dict]:
+    """The weights and config of a pretraining checkpoint, read once while the file is unchanged
+    (every seed and fold starts from it; callers only read them)."""
+    stat = Path(init).stat()
+    return _load_init(str(init), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=1)
+def _load_init(init: str, size: int, mtime_ns: int) -> tuple[dict, dict]:
     state = torch.load(init, map_location="cpu", weights_only=True)
     if "config" not in state or "model" not in state:
         raise ValueError(f"{init} is not a neuript checkpoint (it has no 'model' and 'config').")
@@ -156,12 +166,8 @@ def build_model(settings: FinetuneSettings, n_classes: int, seed: int):
     return model
 
 
-def _head_only(model) -> dict:
-    return {k: v.clone() for k, v in model.state_dict().items() if k.startswith("head.")}
-
-
 def _encoder_only(model) -> dict:
-    return {k: v.clone() for k, v in model.state_dict().items() if not k.startswith("head.")}
+    return {k: v for k, v in model.state_dict().items() if not k.startswith("head.")}
 
 
 # ------------------------------------------------------------------------------------ data
@@ -299,7 +305,7 @@ def train_full(model, task, inputs: _Inputs, labels, train_idx, val_idx, setting
         if len(val_idx):
             val_logits = window_logits(model, inputs, val_idx)
             entry["val"] = score(task.metrics, labels[val_idx], val_logits)
-            entry["val_score"] = _val_score(task, labels[val_idx], val_logits)
+            entry["val_score"] = float(np.nanmean(list(entry["val"].values())))
         entry["seconds"] = round(time.perf_counter() - started, 1)
         history.append(entry)
         _say(progress, f"  epoch {epoch + 1}: loss {entry['train_loss']:.4f}" + (f", val {entry['val_score']:.2f}" if "val_score" in entry else "") + f" ({entry['seconds']} s)")
@@ -353,13 +359,6 @@ def _folds(settings, task, windows):
     parts = [fold.part(windows.subject) for fold in folds]
     return folds, parts
 
-
-def _sha256(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _leakage_check(settings, task, windows, parts) -> tuple[str, list[str]]:
@@ -485,7 +484,7 @@ def _result(settings, task, windows, folds, parts, per_seed, baseline, leakage, 
         "task": task.name,
         "mode": settings.mode,
         "init": settings.init,
-        "init_sha256": _sha256(settings.init) if settings.init else None,
+        "init_sha256": sha256_file(settings.init) if settings.init else None,
         "seeds": _seed_list(settings),
         "split": {"name": settings.split, "n_folds": len(folds), "folds": [f.to_dict() for f in folds]},
         "metrics": summarise([s["metrics"] for s in per_seed]),
@@ -561,9 +560,7 @@ def markdown_table(results: list[dict]) -> str:
 
 def write_result(out, result: dict) -> None:
     out = Path(out)
-    tmp = out / f".{RESULT}.tmp"
-    tmp.write_text(json.dumps(result, indent=1))
-    tmp.replace(out / RESULT)
+    write_json_atomic(out / RESULT, result)
     (out / TABLE).write_text(f"### {result['task']}: {model_label(result)}\n\n" + markdown_table([result]))
 
 
@@ -586,7 +583,7 @@ def evaluate_run(run, progress: bool = False) -> dict:
     run = Path(run)
     old = read_result(run)
     settings = FinetuneSettings(**json.loads((run / SETTINGS).read_text()))
-    if settings.init and Path(settings.init).exists() and old.get("init_sha256") and _sha256(settings.init) != old["init_sha256"]:
+    if settings.init and Path(settings.init).exists() and old.get("init_sha256") and sha256_file(settings.init) != old["init_sha256"]:
         _say(True, f"note: {settings.init} changed since the run; its saved weights are used, not the file")
     task = get_task(settings.task)
     windows = load_windows(task, settings.stores, subjects=settings.subjects, montage=settings.montage)

@@ -24,8 +24,6 @@ from neuript.model import NeurIPT
 
 CHECKPOINT = "checkpoint.pt"
 LOG = "log.jsonl"
-#: Added per rank to the masking seed, so ranks mask differently (rank 0: a single run's masks).
-_MASK_RANK_STRIDE = 1_000_000_007
 
 
 @dataclass
@@ -92,6 +90,7 @@ def pretrain(settings: PretrainSettings, resume: bool = False, progress: bool = 
 
 def _pretrain(settings: PretrainSettings, resume: bool, progress: bool, ctx) -> dict:
     from neuript.distributed import (
+        RANK_SEED_STRIDE,
         gather_resume_state, lockstep, pretrain_step_fn, rank_seed, reduce_metrics, restore_rng,
         resume_positions, saved_positions,
     )
@@ -152,7 +151,7 @@ def _pretrain(settings: PretrainSettings, resume: bool, progress: bool, ctx) -> 
                 started = time.perf_counter()
                 model.train()
                 # Ranks draw different masks for their different windows.
-                generator = torch.Generator().manual_seed(settings.seed * 1_000_003 + step + _MASK_RANK_STRIDE * ctx.rank)
+                generator = torch.Generator().manual_seed(settings.seed * 1_000_003 + step + RANK_SEED_STRIDE * ctx.rank)
                 x = batch["x"].to(device)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
                     result = step_fn(x, batch["pos"].to(device), batch["ch_mask"].to(device), generator=generator)

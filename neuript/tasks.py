@@ -235,17 +235,6 @@ class TaskWindows:
     def __len__(self) -> int:
         return len(self.label)
 
-    def select(self, keep) -> "TaskWindows":
-        """The windows where ``keep`` (bool mask or indices) holds."""
-        keep = np.asarray(keep)
-        pick = {name: getattr(self, name)[keep] for name in ("x", "pos", "lobe", "ch_mask", "label", "subject", "recording", "partition", "start")}
-        kept = set(pick["recording"].tolist())
-        return TaskWindows(**pick, sfreq=self.sfreq, recordings={r: s for r, s in self.recordings.items() if r in kept})
-
-    def of_subjects(self, subjects) -> "TaskWindows":
-        """The windows of these subjects."""
-        return self.select(np.isin(self.subject, np.asarray(list(subjects), dtype=object)))
-
 
 def _subjects_filter(index, subjects):
     if subjects is None:

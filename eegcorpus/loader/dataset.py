@@ -381,9 +381,6 @@ class WindowStream(_Base, _IterableDataset):
         return keys, insert_at[:slot]
 
     def __iter__(self):
-        yield from self._served()
-
-    def _served(self):
         """Windows (or batches) in stream order for this process (rank x DataLoader worker).
 
         Walks the precomputed pop order in segments between block insertions: within a segment
@@ -479,7 +476,7 @@ class WindowStream(_Base, _IterableDataset):
             # Peak over channels per sample, then over each window: one pass over the block.
             peak = np.abs(data[montage.mask]).max(axis=0) if montage.mask.any() else np.zeros(data.shape[1], np.float32)
             over = np.lib.stride_tricks.sliding_window_view(peak, idx.length)[starts - lo].max(axis=1) > self.reject_uv
-        if isinstance(data, np.memmap) or (data.base is not None and isinstance(data.base, np.memmap)):
+        if isinstance(data, np.memmap):  # a slice of the cache file: served in place
             return _Block(r, lo, montage, over, view=data)
         # A block read into memory is split into its windows, each freed as it leaves the buffer:
         # holding whole blocks until their last window leaves a random buffer would keep about

@@ -328,11 +328,6 @@ class RemoteStore(_store_base()):
         return xr.open_zarr(self.path, group=f"{RECORDINGS}/{recording_id}", consolidated=False, zarr_format=3,
                             storage_options=self.storage_options or None)
 
-    def recording(self, recording_id: str):
-        signal = super().recording(recording_id)
-        signal.attrs.pop("metadata_sha256", None)
-        return signal
-
     @property
     def failures(self):
         import pandas as pd
