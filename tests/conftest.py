@@ -28,6 +28,12 @@ def shared_data() -> Path:
     return shared_path()
 
 
+# The subjects a test builds are named, never "the whole folder": ../shared/data grows as more
+# real recordings are found, and a count of its files would change with it.
+EEGMMIDB_SUBJECTS = [1]  # S001 runs 3-14: 12 recordings
+MENTAL_ARITHMETIC_SUBJECTS = list(range(1, 13))  # Subject00-11: 24 recordings
+
+
 @pytest.fixture(scope="session")
 def eegmmidb_store(tmp_path_factory) -> Path:
     """The real EEGMMIDB S001 runs 3-14 built with the neuript profile (once per test session)."""
@@ -35,6 +41,6 @@ def eegmmidb_store(tmp_path_factory) -> Path:
 
     raw = shared_path("eegmmidb")
     out = tmp_path_factory.mktemp("stores") / "eegmmidb"
-    result = build("eegmmidb", raw, out, progress=False)
+    result = build("eegmmidb", raw, out, subjects=EEGMMIDB_SUBJECTS, progress=False)
     assert result.n_failed == 0, result.failed
     return out

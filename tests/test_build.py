@@ -13,7 +13,7 @@ import pytest
 import xarray as xr
 from typer.testing import CliRunner
 
-from conftest import shared_path
+from conftest import EEGMMIDB_SUBJECTS, MENTAL_ARITHMETIC_SUBJECTS, shared_path
 from eegcorpus.build import build
 from eegcorpus.cli import app
 from eegcorpus.pipeline.profiles import BUILTIN_PROFILES, load_profile
@@ -97,7 +97,7 @@ def test_events_carry_motor_labels(eegmmidb_store):
 
 def test_rerun_does_nothing_and_says_so(eegmmidb_store):
     before = {p: p.stat().st_mtime_ns for p in (eegmmidb_store / "recordings").glob("*/zarr.json")}
-    result = build("eegmmidb", shared_path("eegmmidb"), eegmmidb_store, progress=False)
+    result = build("eegmmidb", shared_path("eegmmidb"), eegmmidb_store, subjects=EEGMMIDB_SUBJECTS, progress=False)
     assert result.written == [] and len(result.skipped) == 12
     assert "nothing to do" in result.summary()
     assert before == {p: p.stat().st_mtime_ns for p in (eegmmidb_store / "recordings").glob("*/zarr.json")}
@@ -153,7 +153,7 @@ def test_index_is_rebuilt_when_the_table_is_lost(eegmmidb_store, tmp_path):
 
 def test_mental_arithmetic_labels_and_subjects(tmp_path):
     out = tmp_path / "ma"
-    result = build("mental_arithmetic", shared_path("eegmat"), out, progress=False)
+    result = build("mental_arithmetic", shared_path("eegmat"), out, subjects=MENTAL_ARITHMETIC_SUBJECTS, progress=False)
     assert result.n_failed == 0 and len(result.written) == 24
     index = open_store(out).index
     assert sorted(set(index["subject"].astype(int))) == list(range(1, 13))  # Subject00 -> 1
@@ -292,6 +292,6 @@ def test_second_build_of_the_same_store_is_refused_while_one_runs(eegmmidb_store
         holder.write("pid 12345 on testhost")
         holder.flush()
         with pytest.raises(BuildError, match=r"another build is writing this store \(pid 12345 on testhost\)"):
-            build("eegmmidb", shared_path("eegmmidb"), copy, progress=False)
+            build("eegmmidb", shared_path("eegmmidb"), copy, subjects=EEGMMIDB_SUBJECTS, progress=False)
     # Released (as when a build ends or dies): the next build runs and finds nothing to do.
-    assert len(build("eegmmidb", shared_path("eegmmidb"), copy, progress=False).skipped) == 12
+    assert len(build("eegmmidb", shared_path("eegmmidb"), copy, subjects=EEGMMIDB_SUBJECTS, progress=False).skipped) == 12

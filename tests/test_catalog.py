@@ -138,19 +138,22 @@ def _check_pinned_files(card, folder: Path, expected_count: int):
 def test_eegmmidb_checksums_match_the_real_files():
     card = get_card("eegmmidb")
     paths = {f.path for f in card.download.files}
-    runs = range(3, 15)
-    assert paths == {f"S001/S001R{r:02d}{ext}" for r in runs for ext in (".edf", ".edf.event")}
+    s001 = {f"S001/S001R{r:02d}{ext}" for r in range(3, 15) for ext in (".edf", ".edf.event")}
+    s002_s007 = {f"S{s:03d}/S{s:03d}R{r:02d}.edf" for s in range(2, 8) for r in (3, 4, 7, 8, 11, 12)}
+    assert paths == s001 | s002_s007
     assert card.download.base_url == "https://physionet.org/files/eegmmidb/1.0.0/"
-    _check_pinned_files(card, shared_path("eegmmidb"), 24)
+    _check_pinned_files(card, shared_path("eegmmidb"), 24 + 36)
 
 
 def test_mental_arithmetic_checksums_match_the_real_files():
     card = get_card("mental_arithmetic")
     paths = {f.path for f in card.download.files}
-    assert paths == {f"Subject{s:02d}_{c}.edf" for s in range(12) for c in (1, 2)} | {
+    # Subject00-31: the paper split's training and validation subjects (its test subjects 32-35
+    # are not pinned: they are not in the shared folder).
+    assert paths == {f"Subject{s:02d}_{c}.edf" for s in range(32) for c in (1, 2)} | {
         "subject-info.csv"}
     assert card.download.base_url == "https://physionet.org/files/eegmat/1.0.0/"
-    _check_pinned_files(card, shared_path("eegmat"), 25)
+    _check_pinned_files(card, shared_path("eegmat"), 65)
 
 
 def test_sleep_edfx_hypnogram_checksum_matches_the_real_file():

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import shared_path
+from conftest import EEGMMIDB_SUBJECTS, shared_path
 from eegcorpus.build import build
 from eegcorpus.store import INDEX_COLUMNS, open_store
 from processes import background, free_port, stop_all, wait_until
@@ -53,7 +53,7 @@ def cluster(tmp_path):
 def test_cluster_build_equals_local_build(cluster, eegmmidb_store, tmp_path, capfd):
     address, client = cluster
     remote = tmp_path / "remote"
-    result = build("eegmmidb", shared_path("eegmmidb"), remote, scheduler=address, progress=True)
+    result = build("eegmmidb", shared_path("eegmmidb"), remote, subjects=EEGMMIDB_SUBJECTS, scheduler=address, progress=True)
     assert result.n_failed == 0 and len(result.written) == 12
     assert "12/12" in capfd.readouterr().err  # progress reached the client as tasks finished
 

@@ -277,11 +277,11 @@ def test_batch_mode_yields_the_same_windows_in_the_same_order(eegmmidb_store):
 
 @pytest.fixture(scope="module")
 def mental_arithmetic_store(tmp_path_factory):
-    from conftest import shared_path
+    from conftest import MENTAL_ARITHMETIC_SUBJECTS, shared_path
     from eegcorpus.build import build
 
     out = tmp_path_factory.mktemp("stores") / "ma"
-    assert build("mental_arithmetic", shared_path("eegmat"), out, progress=False).n_failed == 0
+    assert build("mental_arithmetic", shared_path("eegmat"), out, subjects=MENTAL_ARITHMETIC_SUBJECTS, progress=False).n_failed == 0
     return out
 
 
