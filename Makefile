@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 DATA ?= ../shared/data
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench results clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,10 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[bench]" 2> >(grep -v "is ignored: it is neither" >&2)
 	$(BIN)/python bench/loader.py
 	$(BIN)/python bench/model.py
+
+# docs/results.md's MentalArithmetic tables: stores, pretraining, four fine-tuning runs (hours on 2 cores).
+results: $(STAMP)
+	$(BIN)/python scripts/mental_arithmetic_results.py --data $(DATA)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

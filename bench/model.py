@@ -19,9 +19,18 @@ passes). On a GPU the script also runs ``base`` in bf16 autocast and reports mod
 utilisation against the device's dense bf16 peak (``--peak-tflops``, default from the device
 name); without a GPU that part is reported as not measured.
 
+**Fine-tuning as a user runs it.** An isolated step flatters: the real ``neuript finetune``
+loop also assembles batches, scores the validation windows every epoch and allocates far more
+activation memory per step (19 channels x 320 samples x batch 16 for MentalArithmetic). So the
+script also times ``neuript finetune`` itself, as a separate process, on the MentalArithmetic
+windows of subjects 1-8 (train 1-6, validate 7-8; 2 epochs, encoder trained from the first):
+tokens/s = trained tokens / epoch wall time (validation scoring included), once with the command
+line's tuned allocator and once with glibc's default (``NEURIPT_ALLOCATOR=default``,
+neuript/_allocator.py), beside the isolated step at the same shape.
+
 Usage: ``python bench/model.py [--config slim] [--batch-size 8] [--window-s 4] [--steps 5]
-[--quick]``. ``--quick`` (batch 4, 1-s windows, 3 timed steps, no report) finishes in under a
-minute and prints one JSON line last.
+[--quick] [--no-finetune-run]``. ``--quick`` (batch 4, 1-s windows, 3 timed steps, no report, no
+fine-tuning run) finishes in under a minute and prints one JSON line last.
 """
 
 from __future__ import annotations
@@ -159,6 +168,27 @@ def compare(config, batch: dict, device: torch.device, kinds: list[str], steps: 
     return results
 
 
+def finetune_step_at_task_shape(config_name: str, steps: int) -> dict | None:
+    """The isolated fine-tuning step at MentalArithmetic's shape (batch 16, 19 x 320, dropout 0)."""
+    raw = SHARED_DATA / "eegmat"
+    if not raw.is_dir():
+        return None
+    from eegcorpus.build import build
+    from neuript.tasks import load_windows
+
+    store = Path(tempfile.mkdtemp(prefix="bench-shape-")) / "store"
+    build("mental_arithmetic", raw, store, subjects=[1, 2], progress=False)
+    windows = load_windows("mental_arithmetic", [store])
+    from eegcorpus.loader.transforms import a_law
+
+    batch = {"x": torch.from_numpy(a_law(windows.x[:16])), "pos": torch.from_numpy(windows.pos[:16]),
+             "lobe": torch.from_numpy(windows.lobe[:16]), "ch_mask": torch.from_numpy(windows.ch_mask[:16])}
+    contender = Contender("pmoe", get_config(config_name, dropout=0.0), batch, torch.device("cpu"))
+    contender.timed("finetune")
+    step_s = statistics.median(contender.timed("finetune") for _ in range(steps))
+    return {"step_s": step_s, "tokens_per_s": batch["x"].numel() / step_s}
+
+
 def gpu_utilisation(batch_size: int, window_s: float, steps: int, store: Path | None, peak: float | None) -> dict | None:
     """``base`` pretraining throughput and model FLOP utilisation in bf16 on the GPU, if any."""
     if not torch.cuda.is_available():
@@ -184,7 +214,39 @@ def gpu_utilisation(batch_size: int, window_s: float, steps: int, store: Path | 
     }
 
 
-def report(config_name: str, args, batch: dict, results: dict, gpu: dict | None) -> str:
+def finetune_run(subjects: int = 8, epochs: int = 2) -> dict:
+    """Tokens/s of a real ``neuript finetune`` on MentalArithmetic, tuned and default allocator."""
+    import numpy as np
+
+    raw = SHARED_DATA / "eegmat"
+    if not raw.is_dir():
+        return {"skipped": f"{raw} is missing"}
+    from eegcorpus.build import build
+
+    root = Path(tempfile.mkdtemp(prefix="bench-finetune-"))
+    build("mental_arithmetic", raw, root / "store", subjects=list(range(1, subjects + 1)), progress=False)
+    n_val = max(1, subjects // 4)
+    split = root / "split.json"
+    split.write_text(json.dumps({"train": list(range(1, subjects - n_val + 1)), "val": list(range(subjects - n_val + 1, subjects + 1)), "test": []}))
+    out = {}
+    for name, env in (("tuned allocator", {}), ("glibc default", {"NEURIPT_ALLOCATOR": "default"})):
+        run = root / name.replace(" ", "_")
+        environment = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"} | env
+        cmd = [sys.executable, "-m", "neuript", "finetune", "--task", "mental_arithmetic", "--store", str(root / "store"), "--split", str(split),
+               "--seeds", "1", "--epochs", str(epochs), "--freeze-epochs", "0", "--no-baselines", "--device", "cpu", "--no-progress", "--out", str(run)]
+        import subprocess
+
+        subprocess.run(cmd, env=environment, check=True, capture_output=True)
+        history = [json.loads(line) for line in (run / "seed520" / "fold0" / "history.jsonl").read_text().splitlines()]
+        result = json.loads((run / "result.json").read_text())
+        n_train = result["windows"]["per_fold_sum"]["train"]
+        tokens = n_train * 19 * 320
+        seconds = [h["seconds"] for h in history]
+        out[name] = {"epoch_s": seconds, "tokens_per_s": float(np.median([tokens / s for s in seconds])), "train_windows": n_train}
+    return out
+
+
+def report(config_name: str, args, batch: dict, results: dict, gpu: dict | None, real: dict | None = None, shaped: dict | None = None) -> str:
     b, c, t = batch["x"].shape
     lines = [
         "## NeurIPT step time (`bench/model.py`)",
@@ -205,6 +267,22 @@ def report(config_name: str, args, batch: dict, results: dict, gpu: dict | None)
             f"| {row['ratio_pmoe_vs_dense']:.2f}x | {p['gflop']:.1f} |"
         )
     lines.append("")
+    if real and "skipped" not in real:
+        tuned, default = real["tuned allocator"], real["glibc default"]
+        lines += [
+            "Fine-tuning as run: `neuript finetune` on MentalArithmetic subjects 1-8 (5-s windows, 19 channels x 320 samples, "
+            f"batch 16, the recipe's dropout 0; {tuned['train_windows']} training windows, validation scored every epoch):",
+            "",
+            "| | epoch wall time (s) | tokens/s (median epoch) |",
+            "|---|---|---|",
+            f"| `neuript finetune`, tuned allocator (the command line's) | {', '.join(f'{s:.0f}' for s in tuned['epoch_s'])} | {tuned['tokens_per_s']:,.0f} |",
+            f"| `neuript finetune`, glibc default allocator | {', '.join(f'{s:.0f}' for s in default['epoch_s'])} | {default['tokens_per_s']:,.0f} |",
+        ]
+        if shaped:
+            lines.append(f"| isolated fine-tuning step at the same shape (this script, in-process) | - | {shaped['tokens_per_s']:,.0f} |")
+        lines += ["", f"Tuned / default allocator: {tuned['tokens_per_s'] / default['tokens_per_s']:.2f}x.", ""]
+    elif real:
+        lines += [f"Fine-tuning as run: not measured ({real['skipped']}).", ""]
     if gpu is None:
         lines.append("`base` on a GPU (bf16 throughput, model FLOP utilisation): not measured, no GPU on this machine.")
     else:
@@ -229,6 +307,7 @@ def main(argv=None) -> None:
     parser.add_argument("--gpu-batch-size", type=int, default=32)
     parser.add_argument("--peak-tflops", type=float, default=None)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--no-finetune-run", dest="finetune_run", action="store_false")
     args = parser.parse_args(argv)
     if args.quick:
         args.batch_size, args.window_s, args.steps = 4, 1.0, 3
@@ -237,8 +316,12 @@ def main(argv=None) -> None:
     batch = real_batch(args.store, args.batch_size, args.window_s)
     results = compare(get_config(args.config), batch, torch.device("cpu"), args.kinds.split(","), args.steps)
     gpu = None if args.quick else gpu_utilisation(args.gpu_batch_size, 4.0, args.steps, args.store, args.peak_tflops)
+    real = shaped = None
+    if args.finetune_run and not args.quick:
+        real = finetune_run()
+        shaped = finetune_step_at_task_shape(args.config, args.steps)
     if not args.quick:
-        text = report(args.config, args, batch, results, gpu)
+        text = report(args.config, args, batch, results, gpu, real, shaped)
         print(text)
         update_section("model", text)
     first = results["kinds"][next(iter(results["kinds"]))]

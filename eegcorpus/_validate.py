@@ -35,3 +35,27 @@ def check_type(parameter: str, value: Any, types: type | tuple[type, ...]) -> An
             f"but got {type(value).__name__} instead."
         )
     return value
+
+
+def expand_subjects(values: Iterable[str] | None) -> list[str] | None:
+    """Subject ids from the command line: each value one id, a comma list, or a numeric range.
+
+    Examples
+    --------
+    >>> expand_subjects(["1-3", "7,9", "H12"])
+    ['1', '2', '3', '7', '9', 'H12']
+    """
+    if not values:
+        return None
+    out: list[str] = []
+    for value in values:
+        for item in str(value).split(","):
+            item = item.strip()
+            low, sep, high = item.partition("-")
+            if sep and low.isdigit() and high.isdigit():
+                if int(low) > int(high):
+                    raise ValueError(f"Invalid value for the 'subjects' parameter: the range {item!r} runs backwards.")
+                out.extend(str(i) for i in range(int(low), int(high) + 1))
+            elif item:
+                out.append(item)
+    return out

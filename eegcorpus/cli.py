@@ -15,6 +15,8 @@ from typing import Optional
 
 import typer
 
+from eegcorpus._validate import expand_subjects
+
 app = typer.Typer(
     help="Public EEG corpora into clean, coordinate-annotated zarr stores.",
     no_args_is_help=True,
@@ -179,7 +181,7 @@ def build(
     profile: str = typer.Option("neuript", "--profile", help="neuript, labram, cbramod, or a .toml/.yaml profile file."),
     scheduler: str = typer.Option("auto", "--scheduler", help="auto (processes from 32 recordings, else threads), threads, processes, sync, or tcp://HOST:PORT of a dask.distributed scheduler."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Local workers (default: all cores)."),
-    subjects: Optional[list[str]] = typer.Option(None, "--subjects", help="Only these subjects (repeat the option)."),
+    subjects: Optional[list[str]] = typer.Option(None, "--subjects", help="Only these subjects: ids, comma lists or ranges such as 1-28 (repeat the option)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N recordings."),
     strict: bool = typer.Option(False, "--strict", help="Stop at the first failure."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
@@ -198,6 +200,7 @@ def build(
 
     try:
         options = parse_storage_options(storage_option)
+        subjects = expand_subjects(subjects)
         result = run_build(
             dataset, raw, out, profile=profile,
             scheduler=scheduler, workers=workers, subjects=subjects, limit=limit, strict=strict, progress=progress,
@@ -227,7 +230,7 @@ def build(
 def fetch(
     dataset: str = typer.Argument(..., help="Catalog id of an open dataset."),
     out: Path = typer.Option(..., "--out", help="Folder to download into (use it as 'build --raw')."),
-    subjects: Optional[list[str]] = typer.Option(None, "--subjects", help="Only these subjects (repeat the option)."),
+    subjects: Optional[list[str]] = typer.Option(None, "--subjects", help="Only these subjects: ids, comma lists or ranges such as 1-28 (repeat the option)."),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="A mirror instead of the card's download URL."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
@@ -240,8 +243,8 @@ def fetch(
             typer.echo(f"  {rel} ({nbytes / 1e6:.1f} MB)", err=True)
 
     try:
-        result = run_fetch(dataset, out, subjects=subjects, base_url=base_url, progress=show)
-    except FetchError as err:
+        result = run_fetch(dataset, out, subjects=expand_subjects(subjects), base_url=base_url, progress=show)
+    except (FetchError, ValueError) as err:
         _fail(str(err))
     except Exception as err:  # the catalog's unknown-id error, among others
         from eegcorpus.errors import EEGCorpusError

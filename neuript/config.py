@@ -31,6 +31,7 @@ class NeurIPTConfig:
     position_bins: int = 50  # electrode coordinates are quantised to 0..49 per axis
     max_len: int = 4096  # longest sequence of samples the temporal encoding covers
     n_lobes: int = 6
+    head_standardise: bool = True  # standardise IILP features before the classifier (heads.py)
     mask_ratios: tuple[float, ...] = (0.2, 0.35, 0.5)
     extra: dict = field(default_factory=dict)
 

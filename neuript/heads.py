@@ -29,13 +29,28 @@ def lobe_pool(levels: list[Tensor], lobe: Tensor, ch_mask: Tensor, n_lobes: int)
 
 
 class IILPHead(nn.Module):
-    """Lobe pooling and one linear layer (one logit for binary tasks, else one per class)."""
+    """Lobe pooling, feature standardisation, dropout and one linear layer (one logit for binary
+    tasks, else one per class).
 
-    def __init__(self, d_model: int, n_levels: int, n_lobes: int, n_classes: int, dropout: float = 0.0):
+    Standardisation (``standardise=True``) is a batch normalisation without affine parameters:
+    every IILP feature is centred and scaled by its statistics over the windows (batch statistics
+    in training, running statistics in evaluation). Without it the features are dominated by what
+    every window shares (the position encodings and biases that survive the time mean, 10-30x the
+    spread between windows), and an optimiser step moves every window's logit by the same large
+    amount: the classifier ends wherever that shared offset lands and predicts one class.
+    """
+
+    def __init__(self, d_model: int, n_levels: int, n_lobes: int, n_classes: int, dropout: float = 0.0, standardise: bool = True):
         super().__init__()
         self.n_lobes = n_lobes
+        n_features = n_levels * n_lobes * d_model
+        self.norm = nn.BatchNorm1d(n_features, affine=False) if standardise else nn.Identity()
         self.drop = nn.Dropout(dropout)
-        self.linear = nn.Linear(n_levels * n_lobes * d_model, 1 if n_classes == 2 else n_classes)
+        self.linear = nn.Linear(n_features, 1 if n_classes == 2 else n_classes)
+
+    def classify(self, features: Tensor) -> Tensor:
+        """Logits from IILP features ``[B, F]`` (the part after pooling)."""
+        return self.linear(self.drop(self.norm(features)))
 
     def forward(self, levels: list[Tensor], lobe: Tensor, ch_mask: Tensor) -> Tensor:
-        return self.linear(self.drop(lobe_pool(levels, lobe, ch_mask, self.n_lobes)))
+        return self.classify(lobe_pool(levels, lobe, ch_mask, self.n_lobes))

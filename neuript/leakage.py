@@ -1,4 +1,4 @@
-"""Leakage guard: no test recording of a task may have been seen in pretraining.
+"""Leakage guard: no held-out (validation or test) recording of a task may have been seen in pretraining.
 
 A pretraining checkpoint records the fingerprint of every recording of its stores (key
 ``fingerprints``, a JSON string, so ``torch.load(weights_only=True)`` still reads it):
@@ -9,7 +9,7 @@ A pretraining checkpoint records the fingerprint of every recording of its store
   another store under a different file (a re-export, a renamed copy) with the same profile.
 
 Before fine-tuning from a checkpoint, :func:`check` fingerprints the recordings of the task's
-test subjects and refuses when any matches (:class:`LeakageError`); ``allow=True`` turns the
+validation and test subjects and refuses when any matches (:class:`LeakageError`); ``allow=True`` turns the
 refusal into a warning that goes into the results. A checkpoint without fingerprints cannot be
 checked and is refused the same way; :func:`stamp_run` adds them to a run made before they
 existed, from the stores its ``settings.json`` names, when those stores have not been built
@@ -28,7 +28,7 @@ import numpy as np
 
 
 class LeakageError(RuntimeError):
-    """A test recording of the task was in the checkpoint's pretraining stores."""
+    """A held-out recording of the task was in the checkpoint's pretraining stores."""
 
 
 def signal_sha256(store_path, recording_id: str) -> str:
@@ -131,14 +131,19 @@ def find_leaks(pretraining: dict, test: list[dict]) -> list[dict]:
 
 
 def check(checkpoint, test_fingerprints: list[dict], task: str, allow: bool = False) -> list[str]:
-    """Refuse to fine-tune from ``checkpoint`` when it saw a test recording of ``task``.
+    """Refuse to fine-tune from ``checkpoint`` when it saw a held-out recording of ``task``.
+
+    Held out means validation or test: validation recordings choose the epoch and, when a split
+    has no test subjects at hand, are the ones scored. Training recordings may have been
+    pretrained on (without their labels).
 
     Parameters
     ----------
     checkpoint : path-like
         A pretraining checkpoint (``neuript pretrain``).
     test_fingerprints : list of dict
-        :func:`recording_fingerprints` of the task's test recordings (of every fold).
+        :func:`recording_fingerprints` of the task's validation and test recordings (of every
+        fold).
     task : str
         For the message.
     allow : bool
@@ -152,14 +157,14 @@ def check(checkpoint, test_fingerprints: list[dict], task: str, allow: bool = Fa
     Raises
     ------
     LeakageError
-        Without ``allow``, when a test recording was in pretraining or the checkpoint carries
+        Without ``allow``, when a held-out recording was in pretraining or the checkpoint carries
         no fingerprints.
     """
     pretraining = checkpoint_fingerprints(checkpoint)
     if pretraining is None:
         message = (
             f"Checkpoint {checkpoint} records no pretraining fingerprints, so it cannot be checked for "
-            f"{task} test recordings. Run 'neuript fingerprint --run RUN' on its pretraining run, or pass "
+            f"{task} held-out recordings. Run 'neuript fingerprint --run RUN' on its pretraining run, or pass "
             f"--allow-leakage to fine-tune anyway (the results will say so)."
         )
     else:
@@ -169,9 +174,9 @@ def check(checkpoint, test_fingerprints: list[dict], task: str, allow: bool = Fa
         shown = ", ".join(f"{leak['recording_id']} (= {leak['matched']}, by {leak['by']})" for leak in leaks[:5])
         more = f" and {len(leaks) - 5} more" if len(leaks) > 5 else ""
         message = (
-            f"{len(leaks)} of the {len(test_fingerprints)} test recordings of {task} were in the pretraining stores "
-            f"of {checkpoint} ({', '.join(pretraining.get('stores', []))}): {shown}{more}. Test scores from this "
-            f"checkpoint would be inflated. Pretrain without them, choose another split, or pass --allow-leakage "
+            f"{len(leaks)} of the {len(test_fingerprints)} held-out (validation and test) recordings of {task} were in "
+            f"the pretraining stores of {checkpoint} ({', '.join(pretraining.get('stores', []))}): {shown}{more}. "
+            f"Scores from this checkpoint would be inflated. Pretrain without them, choose another split, or pass --allow-leakage "
             f"to fine-tune anyway (the results will carry a warning)."
         )
     if not allow:

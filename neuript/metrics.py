@@ -96,4 +96,34 @@ def summarise(per_run: list[dict]) -> dict[str, dict]:
     return out
 
 
-__all__ = ["METRICS", "predictions", "score", "summarise"]
+def selection_key(metrics: dict) -> tuple:
+    """How epochs are compared when choosing the checkpoint: balanced accuracy first, then the
+    mean of the other metrics (ties of balanced accuracy are common on a few subjects).
+
+    Balanced accuracy alone decides when it differs: a mean with the ranking metrics can prefer
+    a model that gives every window the same class but ranks them well.
+    """
+    first = metrics.get("balanced_accuracy", float("nan"))
+    rest = [v for k, v in metrics.items() if k != "balanced_accuracy" and np.isfinite(v)]
+    return (first if np.isfinite(first) else -np.inf, float(np.mean(rest)) if rest else -np.inf)
+
+
+def per_subject_scores(names, labels: np.ndarray, logits: np.ndarray, subjects: np.ndarray) -> dict[str, dict[str, float]]:
+    """:func:`score` of each subject's windows on their own (subject -> name -> percent).
+
+    A ranking metric of a subject whose windows hold one class is NaN (no warning: with one
+    class per subject that is expected).
+    """
+    subjects = np.asarray(subjects).astype(str)
+    out = {}
+    from neuript.splits import sort_subjects
+
+    for subject in sort_subjects(set(subjects.tolist())):
+        mine = subjects == subject
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            out[subject] = score(names, labels[mine], logits[mine])
+    return out
+
+
+__all__ = ["METRICS", "per_subject_scores", "predictions", "score", "selection_key", "summarise"]

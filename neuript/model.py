@@ -70,7 +70,7 @@ class NeurIPT(nn.Module):
             self.input_mask_token = nn.Parameter(torch.zeros(d))  # replaces masked point tokens
             self.memory_mask_token = nn.Parameter(torch.zeros(d))  # replaces masked encoder outputs
             self.decoder = Decoder(d, cfg.n_heads, cfg.d_ff, cfg.decoder_layers, cfg.dropout, cfg.attention_dropout)
-        self.head = IILPHead(d, cfg.n_blocks + 1, cfg.n_lobes, n_classes, cfg.dropout) if n_classes else None
+        self.head = IILPHead(d, cfg.n_blocks + 1, cfg.n_lobes, n_classes, cfg.dropout, cfg.head_standardise) if n_classes else None
         self.apply(_init_weights)
         if pretraining:
             # The decoder sums seven layers' predictions: starting each at zero makes the first
@@ -147,10 +147,14 @@ class NeurIPT(nn.Module):
     # ----------------------------------------------------------------------------- downstream
     def forward(self, x: Tensor, pos: Tensor, lobe: Tensor, ch_mask: Tensor) -> Tensor:
         """Class logits through the IILP head (``n_classes`` must have been given)."""
+        return self.classify(x, pos, lobe, ch_mask)[0]
+
+    def classify(self, x: Tensor, pos: Tensor, lobe: Tensor, ch_mask: Tensor) -> tuple[Tensor, Tensor]:
+        """Class logits and the MoE auxiliary loss (fine-tuning keeps balancing the experts)."""
         if self.head is None:
             raise RuntimeError("This model has no classification head; pass n_classes.")
         enc = self.encode(x, pos, ch_mask)
-        return self.head(enc.levels, lobe, ch_mask.bool())
+        return self.head(enc.levels, lobe, ch_mask.bool()), enc.aux_loss
 
     # ----------------------------------------------------------------------------- sizes
     def parameter_counts(self) -> dict:

@@ -21,8 +21,10 @@ and so drops half (k=2) or two thirds (k=3) of them even under perfectly balance
 rule here a balanced router drops nothing at ``capacity_factor = 1``, and ``capacity_factor = 1/k``
 reproduces the code's ``N // E`` (identical for ``E = 2, k = 1``). ``capacity_factor=None``
 disables dropping. As in the code, overflow is resolved in token index order (a token's first and
-second choices have the same priority; the earlier token wins), capacity applies in train and
-eval, and a dropped assignment simply contributes nothing: the token still gets the shared expert.
+second choices have the same priority; the earlier token wins), and a dropped assignment simply
+contributes nothing: the token still gets the shared expert. Unlike the code, capacity applies in
+training only: capacity is shared by the tokens of a call, so dropping at evaluation would make a
+window's score depend on the windows batched with it. In evaluation every assignment is kept.
 
 Auxiliary loss: ``aux = L_importance + L_balance``, both over valid tokens only.
 ``L_importance = w_importance * CV^2(importance)`` with ``importance_e = sum_tokens p_e`` and the
@@ -196,7 +198,7 @@ class ProgressiveMoE(nn.Module):
         flat = experts.reshape(-1, 1)  # [N*k, 1], token-major
         queued = F.one_hot(flat[:, 0], self.n_experts) * valid_k.reshape(-1, 1)  # [N*k, E]
         position = queued.cumsum(0, dtype=torch.int32).gather(1, flat).view(n, self.top_k) - 1
-        capacity = self.capacity(valid.sum())
+        capacity = self.capacity(valid.sum()) if self.training else None
         kept = valid_k if capacity is None else valid_k & (position < capacity)
         return Routing(probs, experts, gates, kept, valid)
 

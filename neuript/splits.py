@@ -103,17 +103,23 @@ class SubjectSplit:
 
 
 def _restrict(split: SubjectSplit, present, what: str) -> SubjectSplit:
-    """Keep only subjects that have windows; train and test must stay non-empty."""
+    """Keep only subjects that have windows.
+
+    Training subjects must remain, and validation or test subjects: a split whose test subjects
+    are all absent (a store built without them, as when they are held out for an independent
+    evaluation) still trains and selects on validation, and its results are validation scores.
+    """
     present = {str(s) for s in present}
     kept = SubjectSplit(*(tuple(s for s in getattr(split, p) if s in present) for p in ("train", "val", "test")))
-    for part in ("train", "test"):
-        if not getattr(kept, part):
-            wanted = getattr(split, part)
-            raise ValueError(
-                f"The {what} has no {part} subject among the subjects with windows "
-                f"({_describe(sort_subjects(present))}); its {part} subjects are {_describe(wanted)}. "
-                f"Pass --split loso, or a split FILE, for a store that holds other subjects."
-            )
+    missing = [part for part in ("train", "test") if not getattr(kept, part)]
+    if "train" in missing or (missing and not kept.val):
+        part = missing[0]
+        wanted = getattr(split, part)
+        raise ValueError(
+            f"The {what} has no {part} subject among the subjects with windows "
+            f"({_describe(sort_subjects(present))}); its {part} subjects are {_describe(wanted)}. "
+            f"Pass --split loso, or a split FILE, for a store that holds other subjects."
+        )
     return kept
 
 
@@ -222,7 +228,8 @@ def loso_splits(subjects) -> list[SubjectSplit]:
 def read_split_file(path) -> list[SubjectSplit]:
     """The split(s) in a JSON file.
 
-    ``{"train": [...], "val": [...], "test": [...]}`` (one split; ``val`` may be empty) or
+    ``{"train": [...], "val": [...], "test": [...]}`` (one split; ``val`` or ``test`` may be
+    empty) or
     ``{"folds": [{"train": ..., "val": ..., "test": ...}, ...]}`` (a cross-validation).
     """
     path = Path(path)
@@ -246,8 +253,8 @@ def read_split_file(path) -> list[SubjectSplit]:
 def resolve_split(spec: str, task, windows) -> list[SubjectSplit]:
     """The folds of ``--split`` (``paper``, ``loso`` or a file) for a task's windows.
 
-    Subjects a split file names that have no window are left out (with train and test still
-    required to be non-empty).
+    Subjects a split file names that have no window are left out; train must stay non-empty,
+    and validation or test (without test subjects the run is scored on validation).
     """
     spec = str(spec)
     if spec == "paper":

@@ -31,12 +31,8 @@ from typing import Any
 import numpy as np
 
 from eegcorpus._validate import check_option
-from eegcorpus.loader.montage import get_montage
+from eegcorpus.loader.montage import TEN_TWENTY, get_montage
 
-#: The 19 electrodes of the 10-20 system (10-10 names for the temporal row), the channels an
-#: average reference is taken over where a dataset also stores ear or reference derivations
-#: (MentalArithmetic's A2-A1).
-TEN_TWENTY = ("Fp1", "Fp2", "F7", "F3", "Fz", "F4", "F8", "T7", "C3", "Cz", "C4", "T8", "P7", "P3", "Pz", "P4", "P8", "O1", "O2")
 
 #: BCIC-IV-2A: the paper feeds "16 bipolar pairs" of the 22 electrodes without listing them.
 #: Ours: the 13 front-to-back neighbours over the sensorimotor strip (FC->C, C->CP, CP->P),

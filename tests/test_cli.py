@@ -79,3 +79,12 @@ def test_console_script_is_installed():
     exe = Path(sys.executable).parent / "eegcorpus"
     result = subprocess.run([exe, "catalog", "list", "--json"], capture_output=True, text=True)
     assert result.returncode == 0 and len(json.loads(result.stdout)) == 22
+
+
+def test_subjects_take_ranges_and_comma_lists():
+    from eegcorpus._validate import expand_subjects
+
+    assert expand_subjects(["1-3", "7,9", "H12", " 10 "]) == ["1", "2", "3", "7", "9", "H12", "10"]
+    assert expand_subjects(None) is None and expand_subjects([]) is None
+    with pytest.raises(ValueError, match="runs backwards"):
+        expand_subjects(["5-2"])

@@ -23,7 +23,7 @@ BATCH, STEPS, STOP, SEED, LR = 4, 12, 8, 3, 3e-3
 
 def _cli_args(store, out):
     args = ["pretrain", "--store", str(store), "--out", str(out), "--steps", str(STEPS), "--batch-size", str(BATCH),
-            "--window", "1", "--reject-uv", "0", "--lr", str(LR), "--seed", str(SEED), "--checkpoint-every", "4",
+            "--window", "1", "--montage", "neuript", "--reject-uv", "0", "--lr", str(LR), "--seed", str(SEED), "--checkpoint-every", "4",
             "--record-windows", "--no-progress"]
     for key, value in TINY.items():
         args += ["--config-set", f"{key}={value}"]
@@ -111,7 +111,7 @@ def test_torchrun_two_ranks_disjoint_windows_resume_in_one_process(eegmmidb_stor
     shutil.copytree(run_dir, single)
     shutil.rmtree(single / "windows")
     settings = PretrainSettings(
-        stores=[str(eegmmidb_store)], out=str(single), steps=STEPS, batch_size=BATCH, window_s=1.0, reject_uv=None,
+        stores=[str(eegmmidb_store)], out=str(single), steps=STEPS, batch_size=BATCH, window_s=1.0, montage="neuript", reject_uv=None,
         lr=LR, seed=SEED, checkpoint_every=4, config_overrides=TINY, record_windows=True,
     )
     pretrain(settings, resume=True, progress=False)

@@ -71,14 +71,15 @@ def pretrained(tmp_path_factory, eegmmidb_store):
 
 def settings(out, split_file, store, **kwargs):
     base = dict(task="physionet_p300", stores=[str(store)], out=str(out), seeds=2, split=str(split_file),
-                config_overrides=TINY, crop_s=1.0)
+                config_overrides=TINY, crop_s=1.0, baselines=False)
     return FinetuneSettings(**{**base, **kwargs})
 
 
 def test_full_finetuning_and_rescoring(tmp_path, p300_store, split_file):
     run = tmp_path / "run"
-    result = finetune(settings(run, split_file, p300_store, mode="full", epochs=2, patience=1), progress=False)
+    result = finetune(settings(run, split_file, p300_store, mode="full", epochs=2, patience=1, freeze_epochs=1, baselines=True), progress=False)
     assert result["task"] == "physionet_p300" and result["mode"] == "full" and result["seeds"] == [520, 521]
+    assert result["scored_on"] == "test"
     assert result["split"]["folds"] == [{"train": ["1"], "val": ["2"], "test": ["3"]}]
     assert list(result["metrics"]) == ["balanced_accuracy", "cohen_kappa", "auroc"]
     per_seed = np.array([[s["metrics"][m] for m in result["metrics"]] for s in result["per_seed"]])
@@ -91,6 +92,7 @@ def test_full_finetuning_and_rescoring(tmp_path, p300_store, split_file):
         history = [json.loads(line) for line in (run / f"seed{seed}" / "fold0" / "history.jsonl").read_text().splitlines()]
         assert 1 <= len(history) <= 2 and any(h.get("best") for h in history)
     assert set(result["baseline"]["metrics"]) == set(result["metrics"])
+    assert set(result["eegnet"]["metrics"]) == set(result["metrics"]) and [s["seed"] for s in result["eegnet"]["per_seed"]] == [520, 521]
     assert result["leakage_check"].startswith("not applicable")
     # Re-scoring the saved best-validation weights gives the same numbers.
     again = evaluate_run(run)
@@ -98,6 +100,7 @@ def test_full_finetuning_and_rescoring(tmp_path, p300_store, split_file):
         assert again["metrics"][name]["mean"] == pytest.approx(value["mean"], abs=1e-6)
     table = (run / "results.md").read_text()
     assert "log band power + logistic regression (baseline)" in table and "NeurIPT, paper" in table and "67.31" in table
+    assert "EEGNet-8,2 (braindecode) (baseline) | 2 |" in table
 
 
 def test_linear_probing_keeps_the_pretrained_encoder(tmp_path, p300_store, split_file, pretrained):
@@ -139,7 +142,7 @@ def test_leakage_guard_fires_when_a_test_recording_was_pretrained_on(tmp_path, m
     leaky = tmp_path / "leaky.pt"
     torch.save(state, leaky)
     test = recording_fingerprints(ma_store, ["mental_arithmetic.Subject02_1", "mental_arithmetic.Subject02_2"])
-    with pytest.raises(LeakageError, match=r"2 of the 2 test recordings of mental_arithmetic were in the pretraining stores"):
+    with pytest.raises(LeakageError, match=r"2 of the 2 held-out \(validation and test\) recordings of mental_arithmetic were in"):
         check(leaky, test, "mental_arithmetic")
     with pytest.warns(UserWarning, match="LEAKAGE GUARD OVERRIDDEN"):
         warnings = check(leaky, test, "mental_arithmetic", allow=True)
@@ -150,7 +153,7 @@ def test_leakage_guard_fires_when_a_test_recording_was_pretrained_on(tmp_path, m
     args = ["finetune", "--task", "mental_arithmetic", "--store", str(ma_store), "--split", str(split_file), "--init", str(leaky), "--out", str(tmp_path / "run")]
     refused = runner.invoke(app, args)
     assert refused.exit_code == 1
-    assert "test recordings of mental_arithmetic were in the pretraining stores" in refused.output
+    assert "held-out (validation and test) recordings of mental_arithmetic were in" in refused.output
     assert "--allow-leakage" in refused.output and not (tmp_path / "run").exists()
 
     # No fingerprints at all: cannot be checked, refused the same way.
@@ -158,6 +161,28 @@ def test_leakage_guard_fires_when_a_test_recording_was_pretrained_on(tmp_path, m
     torch.save(state, leaky)
     with pytest.raises(LeakageError, match="records no pretraining fingerprints"):
         check(leaky, test, "mental_arithmetic")
+
+
+@pytest.mark.parametrize(("pretrained_subject", "refused"), [("1", False), ("2", True), ("3", True)])
+def test_finetuning_guards_exactly_its_held_out_recordings(tmp_path, ma_store, split_file, pretrained, pretrained_subject, refused):
+    """Split train 1 / val 2 / test 3: a checkpoint pretrained on the training subject's
+    recordings (without labels) is allowed; one that saw a validation or test subject is not."""
+    state = torch.load(pretrained, weights_only=True)
+    record = json.loads(pretraining_fingerprints([str(ma_store)]))
+    record["recordings"] = [fp for fp in record["recordings"] if fp["recording_id"].startswith(f"mental_arithmetic.Subject{int(pretrained_subject) - 1:02d}_")]
+    assert len(record["recordings"]) == 2
+    state["fingerprints"] = json.dumps(record)
+    checkpoint = tmp_path / "checkpoint.pt"
+    torch.save(state, checkpoint)
+    run = FinetuneSettings(task="mental_arithmetic", stores=[str(ma_store)], out=str(tmp_path / "run"), init=str(checkpoint), mode="linear",
+                           seeds=1, split=str(split_file), epochs=1, crop_s=1.0, baselines=False)
+    if refused:
+        with pytest.raises(LeakageError, match=rf"2 of the 4 held-out .* mental_arithmetic.Subject{int(pretrained_subject) - 1:02d}_1"):
+            finetune(run, progress=False)
+        assert not (tmp_path / "run").exists()
+    else:
+        result = finetune(run, progress=False)
+        assert result["leakage_check"] == "passed: none of the 4 validation and test recordings was in the pretraining stores"
 
 
 def test_signal_hash_catches_a_renamed_copy(tmp_path, ma_store):
@@ -240,3 +265,31 @@ def test_early_stopping_keeps_the_best_state_and_stops_after_patience():
     assert [bool(e.get("best")) for e in entries] == [True, True, False, False]
     without_validation = _EarlyStopping(patience=1, has_validation=False)
     assert not any(without_validation.update(s, layer, {}) for s in (2.0, 1.0, 0.0))  # never stops
+
+
+def test_the_command_line_without_options_runs_the_recipe(monkeypatch, tmp_path):
+    """``neuript finetune --task T --store S --split paper --out RUN`` uses RECIPES (docs/finetune.md)."""
+    from typer.testing import CliRunner
+
+    import neuript.finetune
+    from neuript.cli import app
+    from neuript.finetune import RECIPES
+
+    seen = []
+
+    def capture(settings, progress):
+        seen.append(settings)
+        raise ValueError("captured")
+
+    monkeypatch.setattr(neuript.finetune, "finetune", capture)
+    args = ["finetune", "--task", "mental_arithmetic", "--store", "S", "--split", "paper", "--out", str(tmp_path)]
+    CliRunner().invoke(app, args)
+    CliRunner().invoke(app, [*args, "--mode", "linear"])
+    full, linear = seen
+    assert full == FinetuneSettings(task="mental_arithmetic", stores=["S"], out=str(tmp_path))
+    for settings, mode in ((full, "full"), (linear, "linear")):
+        for key, value in RECIPES[mode].items():
+            expected = settings.lr if (key == "head_lr" and value is None) else value
+            assert getattr(settings, key) == expected, key
+    assert (full.crop_s, full.label_smoothing, full.prior_scale, full.aux_weight, full.device) == (None, 0.1, 0.3, 0.8, "auto")
+    assert full.freeze_epochs == 1 and full.lr <= 1e-4 and full.head_lr <= 1e-4  # inside the paper's grid

@@ -103,6 +103,28 @@ def test_padding_channels_do_not_change_the_classification():
     torch.testing.assert_close(model(x2, pos2, lobe2, mask2), logits, atol=1e-4, rtol=1e-4)
 
 
+def test_a_window_scores_the_same_alone_and_in_any_batch():
+    """Evaluation drops no expert assignment and standardises with running statistics, so a
+    window's logits do not depend on the windows scored with it."""
+    torch.manual_seed(0)
+    model = NeurIPT(get_config(TINY, router_noise_std=0.0), n_classes=2, pretraining=False)
+    with torch.no_grad():  # a router that prefers one expert everywhere: capacity overflows
+        for moe in (m for m in model.modules() if hasattr(m, "router")):
+            moe.router.bias.copy_(torch.linspace(3.0, 0.0, moe.n_experts))
+    x, pos, lobe, mask = _batch(b=6, c=8, t=64)
+    x[3:] *= 3.0  # windows unlike the others
+    model.train()  # capacity applies in training: there, the batch does change a window
+    alone = model.encode(x[:1], pos[:1], mask[:1]).levels[-1]
+    batched = model.encode(x, pos, mask).levels[-1][:1]
+    assert not torch.allclose(alone, batched, atol=1e-4)
+    model.eval()
+    logits = model(x, pos, lobe, mask)
+    for i in range(6):
+        torch.testing.assert_close(model(x[i : i + 1], pos[i : i + 1], lobe[i : i + 1], mask[i : i + 1]), logits[i : i + 1], atol=1e-5, rtol=1e-5)
+    for order in (torch.tensor([5, 0, 3]), torch.tensor([2, 4, 1, 0])):
+        torch.testing.assert_close(model(x[order], pos[order], lobe[order], mask[order]), logits[order], atol=1e-5, rtol=1e-5)
+
+
 def test_base_config_matches_the_paper_size():
     counts = NeurIPT(CONFIGS["base"], pretraining=False).parameter_counts()
     # Table 16 of the paper: 73.5 M activated parameters.

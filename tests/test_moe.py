@@ -87,7 +87,7 @@ def test_noise_only_in_training():
 
 
 def test_overflow_assignments_are_dropped_in_token_order():
-    m = moe(2, bias=[10.0, 0.0])  # k = 1, every token wants expert 0
+    m = moe(2, bias=[10.0, 0.0], noise_std=0.0).train()  # k = 1, every token wants expert 0
     x = torch.randn(10, D)
     out = m(x)
     # capacity = floor(1.0 * k * N / E) = 5: tokens 0-4 are served, 5-9 get the shared expert only
@@ -98,8 +98,18 @@ def test_overflow_assignments_are_dropped_in_token_order():
     torch.testing.assert_close(out.y, reference(m, x))
 
 
+def test_evaluation_drops_nothing_so_a_token_does_not_depend_on_its_batch():
+    m = moe(2, bias=[10.0, 0.0])  # in training, tokens 5-9 of these 10 would be dropped
+    x = torch.randn(10, D)
+    out = m(x)
+    assert out.dropped == 0 and m.route(x).kept.all()
+    torch.testing.assert_close(out.y, reference(m, x))
+    for i in range(10):
+        torch.testing.assert_close(m(x[i : i + 1]).y, out.y[i : i + 1])
+
+
 def test_capacity_rule_with_two_choices():
-    m = moe(4, bias=[10.0, 5.0, 0.0, 0.0])  # k = 2, every token wants experts 0 and 1
+    m = moe(4, bias=[10.0, 5.0, 0.0, 0.0], noise_std=0.0).train()  # k = 2, every token wants experts 0 and 1
     x = torch.randn(10, D)
     r = m.route(x)
     # capacity = floor(1.0 * 2 * 10 / 4) = 5 per expert: both choices of tokens 0-4 survive
@@ -159,7 +169,7 @@ def test_aux_loss_trains_the_router():
 
 
 def test_padding_is_not_routed_and_not_counted():
-    m = moe(2, bias=[1.0, 0.0])
+    m = moe(2, bias=[1.0, 0.0], noise_std=0.0).train()  # training: capacity applies
     with torch.no_grad():
         m.router.weight.normal_(0, 1.0)
     x = torch.randn(2, 9, D)

@@ -84,3 +84,22 @@ def test_pretrain_command(eegmmidb_store, tmp_path):
     assert "step 2: loss" in result.output and len(read_log(out)) == 2
     again = CliRunner().invoke(app, args + ["--resume"])
     assert again.exit_code == 0 and "nothing to do" in again.output
+
+
+def test_the_command_line_without_options_runs_the_cpu_recipe(monkeypatch, tmp_path):
+    """``neuript pretrain --store S --out RUN`` is the recipe of PretrainSettings' defaults."""
+    from typer.testing import CliRunner
+
+    import neuript.pretrain
+    from neuript.cli import app
+
+    seen = []
+    monkeypatch.setattr(neuript.pretrain, "pretrain", lambda settings, resume, progress: seen.append(settings) or {})
+    result = CliRunner().invoke(app, ["pretrain", "--store", "S1", "--store", "S2", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert seen == [PretrainSettings(stores=["S1", "S2"], out=str(tmp_path))]
+    recipe = seen[0]
+    assert (recipe.window_s, recipe.montage, recipe.batch_size, recipe.dropout) == (5.0, "scalp_average", 4, 0.0)
+    # and an option given on the command line wins; --reject-uv 0 keeps every window
+    CliRunner().invoke(app, ["pretrain", "--store", "S1", "--out", str(tmp_path), "--reject-uv", "0", "--window", "2"])
+    assert seen[-1].reject_uv is None and seen[-1].window_s == 2.0 and seen[-1].steps == recipe.steps

@@ -38,9 +38,15 @@ def test_paper_split_keeps_the_subjects_a_store_holds():
     task = get_task("mental_arithmetic")
     split = paper_split(task, ids(20, 36))
     assert split.train == tuple(ids(20, 28)) and split.test == tuple(ids(33, 36))
-    # The 12 subjects of the shared data are all training subjects of the paper's split.
+    # Subjects 1-12 are all training subjects of the paper's split: nothing to validate or test.
     with pytest.raises(ValueError, match=r"no test subject .* \(1-12\); its test subjects are 33-36.*--split loso"):
         paper_split(task, ids(1, 12))
+    # Subjects 1-32 (the shared data: its test subjects are held out elsewhere): train and
+    # validation remain, and the run is scored on validation.
+    held_out = paper_split(task, ids(1, 32))
+    assert (held_out.train, held_out.val, held_out.test) == (tuple(ids(1, 28)), tuple(ids(29, 32)), ())
+    with pytest.raises(ValueError, match=r"no train subject"):
+        paper_split(task, ids(29, 36))
 
 
 def test_paper_split_official_partitions():

@@ -19,6 +19,11 @@ import numpy as np
 from eegcorpus._validate import check_option
 from eegcorpus.channels import LOBES, canonical_name, lobe_of
 
+#: The 19 electrodes of the 10-20 system (10-10 names for the temporal row). ``"scalp_average"``
+#: is their average reference among themselves: the montage of MentalArithmetic and Mumtaz2016,
+#: which also store ear or reference derivations, and the one pretraining uses for them.
+TEN_TWENTY: tuple[str, ...] = ("Fp1", "Fp2", "F7", "F3", "Fz", "F4", "F8", "T7", "C3", "Cz", "C4", "T8", "P7", "P3", "Pz", "P4", "P8", "O1", "O2")
+
 #: NeurIPT's 20 bipolar channels (10-20 names as in the paper; canonicalised when resolved).
 NEURIPT_DOUBLE_BANANA: tuple[tuple[str, str], ...] = (
     ("FP1", "F7"), ("F7", "T3"), ("T3", "T5"), ("T5", "O1"),
@@ -192,8 +197,8 @@ class SubsetAverageReference(ChannelSubset):
 
 
 def get_montage(spec) -> Montage:
-    """A montage from a name (``"stored"``, ``"neuript"``/``"double_banana"``, ``"average"``),
-    a list of channel names (subset), or a :class:`Montage`."""
+    """A montage from a name (``"stored"``, ``"neuript"``/``"double_banana"``, ``"average"``,
+    ``"scalp_average"``), a list of channel names (subset), or a :class:`Montage`."""
     if isinstance(spec, Montage):
         return spec
     if spec in (None, "stored"):
@@ -202,9 +207,11 @@ def get_montage(spec) -> Montage:
         return BipolarMontage(NEURIPT_DOUBLE_BANANA, name="neuript_double_banana")
     if spec == "average":
         return AverageReference()
+    if spec == "scalp_average":
+        return SubsetAverageReference(TEN_TWENTY, name="scalp_average")
     if isinstance(spec, (list, tuple)):
         return ChannelSubset(spec)
     raise ValueError(
         f"Invalid value for the 'montage' parameter. Allowed values are 'stored', 'neuript', "
-        f"'average', a list of channel names or a Montage, but got {spec!r} instead."
+        f"'average', 'scalp_average', a list of channel names or a Montage, but got {spec!r} instead."
     )
