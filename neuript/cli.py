@@ -161,7 +161,7 @@ def finetune(
     label_smoothing: float = typer.Option(0.1, "--label-smoothing", help="Label smoothing of the Bal-BCE loss."),
     prior_scale: float = typer.Option(0.3, "--prior-scale", help="K of the Bal-BCE loss: how much of the log prior odds shifts the training logits."),
     aux_weight: float = typer.Option(0.8, "--aux-weight", help="Weight of the MoE auxiliary loss while the encoder trains."),
-    crop: float = typer.Option(None, "--crop", help="Train on random crops of this many seconds; score a window by its crops' mean logits."),
+    crop: float = typer.Option(None, "--crop", help="Train on random crops of this many seconds; score a window by its crops' mean logits (default: the recipe's 1 s; 0: whole windows)."),
     subject: list[str] = typer.Option([], "--subject", help="Only this subject's windows (repeat)."),
     montage: str = typer.Option(None, "--montage", help="Override the task's montage (stored, average, neuript)."),
     allow_leakage: bool = typer.Option(False, "--allow-leakage", help="Fine-tune even when an evaluation recording was in the checkpoint's pretraining stores (the results carry a warning)."),

@@ -291,5 +291,7 @@ def test_the_command_line_without_options_runs_the_recipe(monkeypatch, tmp_path)
         for key, value in RECIPES[mode].items():
             expected = settings.lr if (key == "head_lr" and value is None) else value
             assert getattr(settings, key) == expected, key
-    assert (full.crop_s, full.label_smoothing, full.prior_scale, full.aux_weight, full.device) == (None, 0.1, 0.3, 0.8, "auto")
+    assert (full.crop_s, full.label_smoothing, full.prior_scale, full.aux_weight, full.device) == (1.0, 0.1, 0.3, 0.8, "auto")
+    whole = FinetuneSettings(task="mental_arithmetic", stores=["S"], out=str(tmp_path), crop_s=0)
+    assert whole.crop_s is None  # --crop 0: whole windows
     assert full.freeze_epochs == 1 and full.lr <= 1e-4 and full.head_lr <= 1e-4  # inside the paper's grid

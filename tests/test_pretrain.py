@@ -99,7 +99,7 @@ def test_the_command_line_without_options_runs_the_cpu_recipe(monkeypatch, tmp_p
     assert result.exit_code == 0, result.output
     assert seen == [PretrainSettings(stores=["S1", "S2"], out=str(tmp_path))]
     recipe = seen[0]
-    assert (recipe.window_s, recipe.montage, recipe.batch_size, recipe.dropout) == (5.0, "scalp_average", 4, 0.0)
+    assert (recipe.window_s, recipe.montage, recipe.batch_size, recipe.dropout) == (1.0, "scalp_average", 16, 0.0)
     # and an option given on the command line wins; --reject-uv 0 keeps every window
     CliRunner().invoke(app, ["pretrain", "--store", "S1", "--out", str(tmp_path), "--reject-uv", "0", "--window", "2"])
     assert seen[-1].reject_uv is None and seen[-1].window_s == 2.0 and seen[-1].steps == recipe.steps
