@@ -176,7 +176,11 @@ def test_header_contradicting_file_size(tmp_path):
     data[236:244] = b"200     "  # claims 200 records; the file holds 125
     path = tmp_path / "lying.edf"
     path.write_bytes(bytes(data))
-    with pytest.raises(ReaderError, match=r"200 records x 20640 bytes"):
+    # both sizes named: the file's, and the header's sum (65 signals: 66 x 256 header bytes)
+    header, expected = 66 * 256, 66 * 256 + 200 * 20640
+    message = (rf"file size {len(data)} bytes does not match the header \({header} header bytes \+ 200 records x 20640 bytes = {expected}\): "
+               rf"{expected - len(data)} bytes too short \(truncated\)")
+    with pytest.raises(ReaderError, match=message):
         read_edf(path)
 
 

@@ -25,6 +25,12 @@ def test_scores_are_percentages_of_the_named_metrics():
     out = score(["balanced_accuracy", "auc_pr", "auroc", "cohen_kappa", "f1_weighted"], labels, logits)
     assert out["balanced_accuracy"] == pytest.approx(100 * (3 / 4 + 1 / 2) / 2)
     assert out["auroc"] == pytest.approx(100 * 7 / 8)  # 7 of the 8 positive-negative pairs ranked right
+    # ranked by logit: +, -, +, -, -, -: precision 1 at recall 1/2, then 2/3 at recall 1
+    assert out["auc_pr"] == pytest.approx(100 * (0.5 * 1 + 0.5 * 2 / 3))
+    # observed agreement 4/6, chance agreement (4/6)(4/6) + (2/6)(2/6) = 5/9
+    assert out["cohen_kappa"] == pytest.approx(100 * (2 / 3 - 5 / 9) / (1 - 5 / 9))
+    # F1 of class 0: 3/4, of class 1: 1/2; weighted by their supports 4 and 2
+    assert out["f1_weighted"] == pytest.approx(100 * (4 * 0.75 + 2 * 0.5) / 6)
     assert list(out) == ["balanced_accuracy", "auc_pr", "auroc", "cohen_kappa", "f1_weighted"]
     with pytest.raises(ValueError, match="Invalid value for the 'metric' parameter"):
         score(["accuracy"], labels, logits)
@@ -32,6 +38,18 @@ def test_scores_are_percentages_of_the_named_metrics():
         score(["auroc"], np.array([0, 1, 2]), np.eye(3))
     with pytest.warns(UserWarning, match="one class"):
         assert np.isnan(score(["auroc"], np.zeros(3, int), np.zeros(3))["auroc"])
+
+
+def test_multiclass_kappa_and_weighted_f1_match_hand_computed_values():
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    predicted = np.array([0, 1, 1, 1, 2, 0])
+    out = score(["balanced_accuracy", "cohen_kappa", "f1_weighted"], labels, 2.0 * np.eye(3)[predicted])
+    assert out["balanced_accuracy"] == pytest.approx(100 * (1 / 2 + 1 + 1 / 2) / 3)
+    # observed agreement 4/6; predicted counts 2, 3, 1 against 2, 2, 2 true: chance (4 + 6 + 2) / 36
+    assert out["cohen_kappa"] == pytest.approx(100 * (4 / 6 - 1 / 3) / (1 - 1 / 3))
+    # per class (precision, recall): (1/2, 1/2), (2/3, 1), (1, 1/2); equal supports
+    f1 = [2 * p * r / (p + r) for p, r in [(1 / 2, 1 / 2), (2 / 3, 1.0), (1.0, 1 / 2)]]
+    assert out["f1_weighted"] == pytest.approx(100 * np.mean(f1))
 
 
 def test_summary_uses_the_sample_standard_deviation():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ import torch
 from neuript.config import CONFIGS, get_config
 from neuript.embedding import quantise_positions
 from neuript.heads import lobe_pool
+from neuript.masking import amplitude_aware_mask, bert_corruption, pool_mask
 from neuript.model import NeurIPT
 
 # A tiny configuration with the paper's structure (6 blocks, merges, experts, 7 decoder layers).
@@ -147,6 +149,47 @@ def test_pretraining_steps_lower_the_loss_on_a_fixed_batch():
         losses.append(float(out.recon_loss))
     assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3])
     assert out.aux_loss > 0 and len(out.loads) == 2 * len(TINY.merge_factors)
+
+
+def test_the_decoder_cannot_see_a_masked_value(monkeypatch):
+    """Pretraining asks the decoder for the masked points, so nothing it reads may carry them.
+
+    The mask is held fixed and every masked point takes the input mask token (BERT's random
+    and unchanged shares show a value on purpose; see ``pool_mask``). Changing only the masked
+    values must then leave the decoder's queries and memory unchanged, and at every scale the
+    memory of a masked token is the memory mask token. Fails if the masked inputs reach the
+    encoder uncorrupted, or if the decoder's memory shows the encoder's masked outputs.
+    """
+    import neuript.model
+
+    torch.manual_seed(0)
+    model = NeurIPT(TINY).eval()  # eval: no dropout, no expert capacity (see test_moe)
+    with torch.no_grad():  # zero-initialised tokens would hide a mix-up of the two
+        model.input_mask_token.normal_()
+        model.memory_mask_token.normal_()
+    x, pos, _, mask = _batch(b=2, c=8, t=64)
+    masked = amplitude_aware_mask(x, 0.5, torch.Generator().manual_seed(1), valid=mask)
+    monkeypatch.setattr(neuript.model, "amplitude_aware_mask", lambda *args, **kwargs: masked)
+    monkeypatch.setattr(neuript.model, "bert_corruption", partial(bert_corruption, p_mask_token=1.0, p_random=0.0))
+    seen = []
+    model.decoder.register_forward_hook(lambda module, args, output: seen.append(args))
+    with torch.no_grad():
+        model.pretrain_step(x, pos, mask, ratio=0.5)
+        changed = torch.where(masked, 100.0 * torch.randn_like(x), x)
+        model.pretrain_step(changed, pos, mask, ratio=0.5)
+    assert int(masked.sum()) > 0 and not torch.equal(changed, x)
+    (queries, memory, _), (queries2, memory2, _) = seen
+    torch.testing.assert_close(queries2, queries, atol=0, rtol=0)
+    assert len(memory) == len(TINY.merge_factors) + 1
+    level_mask = masked
+    for level, (h, h2) in enumerate(zip(memory, memory2)):
+        # levels[0] are the point tokens; block i merges by merge_factors[i] into levels[i + 1]
+        if level > 0 and TINY.merge_factors[level - 1] > 1:
+            level_mask = pool_mask(level_mask, TINY.merge_factors[level - 1])
+        torch.testing.assert_close(h2, h, atol=1e-5, rtol=1e-5, msg=f"memory level {level} changed with the masked values")
+        assert level_mask.shape == h.shape[:3]
+        if level_mask.any():
+            torch.testing.assert_close(h[level_mask], model.memory_mask_token.expand(int(level_mask.sum()), -1), atol=0, rtol=0)
 
 
 def test_neuript_info_json():

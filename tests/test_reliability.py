@@ -28,7 +28,7 @@ from typer.testing import CliRunner
 
 from conftest import shared_path
 from eegcorpus._faults import KILL_ENV, STALL_ENV
-from eegcorpus.build import build
+from eegcorpus.build import BuildError, build
 from eegcorpus.cli import app
 from eegcorpus.store import open_store, published_ids, read_json
 from eegcorpus.store.verify import verify_recording, verify_store
@@ -192,16 +192,25 @@ def test_second_build_is_refused_while_the_first_holds_the_store(tmp_path):
 
 def test_builds_started_together_leave_one_whole_store(tmp_path):
     """Both start at once: one builds, the other is refused or (if it came second) finds
-    nothing to do; either way the store equals a clean build."""
+    nothing to do; either way exactly one of them wrote the three recordings (their summaries
+    say how many each wrote; without the lock both write them) and the store equals a clean
+    build."""
     raw = shared_path("eegmmidb")
     clean, store = tmp_path / "clean", tmp_path / "store"
     runs = [_cli(raw, store, "--limit", "3", background=True) for _ in range(2)]
     outputs = [run.communicate(timeout=300) for run in runs]
     codes = [run.returncode for run in runs]
     assert 0 in codes and set(codes) <= {0, 1}, (codes, outputs)
-    for code, (_, err) in zip(codes, outputs):
+    written = []
+    for code, (out, err) in zip(codes, outputs):
         if code == 1:
             assert len(_lines(err)) == 1 and "another build is writing this store" in err
+            written.append(0)
+        else:
+            summary = re.search(r"(\d+) written|nothing to do", out)
+            assert summary, out
+            written.append(int(summary.group(1) or 0))
+    assert sorted(written) == [0, 3], (written, outputs)
     build("eegmmidb", raw, clean, limit=3, progress=False)
     _assert_same_store(clean, store)
     assert verify_store(store).ok
@@ -515,6 +524,36 @@ def test_full_disk_stops_the_build_and_loses_nothing(tmp_path, monkeypatch):
     assert open_store(out).failures.empty
 
 
+def test_a_failed_table_write_leaves_the_previous_tables_whole(tmp_path, monkeypatch):
+    """The disk fills while the index is being written, half of it on disk: the index,
+    failures and build log are still the previous build's, byte for byte, no temporary file
+    is left beside them, and the next build indexes every recording published meanwhile."""
+    from eegcorpus.store import TABLES
+
+    raw, out = shared_path("eegmmidb"), tmp_path / "store"
+    build("eegmmidb", raw, out, limit=2, progress=False)
+    tables = out / TABLES
+    before = {p.name: p.read_bytes() for p in tables.iterdir()}
+    assert {"recordings.json", "failures.json", "builds.json"} <= set(before)
+    real_write_text = Path.write_text
+
+    def half_then_full_disk(path, data, *args, **kwargs):
+        if path.parent == tables and "recordings.json" in path.name:
+            real_write_text(path, data[: len(data) // 2], *args, **kwargs)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real_write_text(path, data, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", half_then_full_disk)
+    with pytest.raises(BuildError, match=r"cannot write the tables \(No space left on device\); the recordings are stored"):
+        build("eegmmidb", raw, out, limit=LIMIT, progress=False)
+    assert {p.name: p.read_bytes() for p in tables.iterdir()} == before
+
+    monkeypatch.undo()  # space freed
+    resumed = build("eegmmidb", raw, out, limit=LIMIT, progress=False)
+    assert len(open_store(out).index) == LIMIT and resumed.n_failed == 0
+    assert verify_store(out).ok
+
+
 @pytest.fixture
 def small_disk(tmp_path):
     """A 2.2 MB tmpfs (room for two EEGMMIDB recordings); skips where mounting is not allowed."""
@@ -672,25 +711,112 @@ def test_checkpoints_never_unpickle_objects(tmp_path):
     assert marker.exists()
 
 
-def test_every_torch_load_in_the_packages_is_weights_only():
-    """Checked on the source, so a new checkpoint reader cannot slip in an unsafe load."""
+_ALWAYS_UNSAFE = {"pickle.load", "pickle.loads", "_pickle.load", "_pickle.loads", "dill.load", "dill.loads", "cloudpickle.load",
+                  "cloudpickle.loads", "joblib.load", "marshal.load", "marshal.loads", "shelve.open", "pandas.read_pickle",
+                  "yaml.unsafe_load", "yaml.full_load", "yaml.load_all"}
+
+
+def _unsafe_loads(source: str) -> list[int]:
+    """Lines of ``source`` that call a loader able to run code from the data it reads.
+
+    Calls are resolved through the module's imports, so ``import pickle as pk; pk.loads``,
+    ``from torch import load`` and ``torch.serialization.load`` are recognised like the plain
+    spellings. Safe forms: ``torch.load(..., weights_only=True)``, ``numpy.load`` without
+    ``allow_pickle`` (or with ``allow_pickle=False``), ``yaml.load(..., Loader=yaml.SafeLoader)``.
+    """
     import ast
 
-    root = Path(__file__).resolve().parents[1]
+    tree = ast.parse(source)
+    names: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                names[alias.asname or alias.name.split(".")[0]] = alias.name if alias.asname else alias.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            for alias in node.names:
+                names[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+
+    def qualified(func) -> str | None:
+        parts = []
+        while isinstance(func, ast.Attribute):
+            parts.append(func.attr)
+            func = func.value
+        if not isinstance(func, ast.Name) or func.id not in names:
+            return None
+        return ".".join([names[func.id], *reversed(parts)])
+
+    def keyword_is(call, name: str, allowed) -> bool:
+        return any(k.arg == name and allowed(k.value) for k in call.keywords)
+
+    safe_loaders = {"yaml.SafeLoader", "yaml.CSafeLoader"}
+    safe_loader_names: set[str] = set()
+
+    def is_safe_loader(value) -> bool:
+        if isinstance(value, ast.Name) and value.id in safe_loader_names:
+            return True
+        if qualified(value) in safe_loaders:
+            return True
+        # getattr(yaml, "CSafeLoader", yaml.SafeLoader): the C loader where built, else Python's
+        return (isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "getattr"
+                and len(value.args) == 3 and qualified(value.args[0]) == "yaml" and isinstance(value.args[1], ast.Constant)
+                and f"yaml.{value.args[1].value}" in safe_loaders and is_safe_loader(value.args[2]))
+
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) and is_safe_loader(node.value):
+            safe_loader_names.add(node.targets[0].id)
+
     unsafe = []
-    for path in sorted([*root.joinpath("eegcorpus").rglob("*.py"), *root.joinpath("neuript").rglob("*.py")]):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
-                continue
-            owner = node.func.value.id if isinstance(node.func.value, ast.Name) else None
-            if (owner, node.func.attr) == ("torch", "load"):
-                safe = any(k.arg == "weights_only" and isinstance(k.value, ast.Constant) and k.value.value is True for k in node.keywords)
-            elif (owner, node.func.attr) in (("pickle", "load"), ("pickle", "loads")):
-                safe = False
-            elif (owner, node.func.attr) == ("np", "load"):
-                safe = not any(k.arg == "allow_pickle" and not (isinstance(k.value, ast.Constant) and k.value.value is False) for k in node.keywords)
-            else:
-                continue
-            if not safe:
-                unsafe.append(f"{path.relative_to(root)}:{node.lineno}")
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        name = qualified(node.func)
+        if name in ("torch.load", "torch.serialization.load"):
+            safe = keyword_is(node, "weights_only", lambda v: isinstance(v, ast.Constant) and v.value is True)
+        elif name == "numpy.load":
+            safe = not keyword_is(node, "allow_pickle", lambda v: not (isinstance(v, ast.Constant) and v.value is False))
+        elif name == "yaml.load":
+            safe = keyword_is(node, "Loader", is_safe_loader)
+        else:
+            safe = name not in _ALWAYS_UNSAFE
+        if not safe:
+            unsafe.append(node.lineno)
+    return unsafe
+
+
+def test_the_unsafe_load_check_sees_through_aliases():
+    flagged = """import pickle as pk
+import numpy
+from torch import load
+from torch.serialization import load as sload
+import yaml
+import pandas as pd
+pk.loads(b"")
+load("a.pt")
+sload("a.pt", weights_only=False)
+numpy.load("a.npy", allow_pickle=True)
+yaml.load(text, Loader=yaml.Loader)
+pd.read_pickle("a.pkl")
+LOADER = getattr(yaml, "CLoader", yaml.Loader)
+yaml.load(text, Loader=LOADER)
+"""
+    assert _unsafe_loads(flagged) == [7, 8, 9, 10, 11, 12, 14]
+    fine = """import torch, yaml
+import numpy as np
+torch.load("a.pt", weights_only=True)
+np.load("a.npy")
+np.load("a.npz", allow_pickle=False)
+yaml.load(text, Loader=yaml.SafeLoader)
+yaml.safe_load(text)
+LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+yaml.load(text, Loader=LOADER)
+"""
+    assert _unsafe_loads(fine) == []
+
+
+def test_every_load_in_the_packages_is_safe():
+    """Checked on the source, so a new checkpoint reader cannot slip in an unsafe load."""
+    root = Path(__file__).resolve().parents[1]
+    unsafe = [f"{path.relative_to(root)}:{line}"
+              for path in sorted([*root.joinpath("eegcorpus").rglob("*.py"), *root.joinpath("neuript").rglob("*.py")])
+              for line in _unsafe_loads(path.read_text(encoding="utf-8"))]
     assert unsafe == []
