@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-stamp
 DATA ?= ../shared/data
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test bench results clean
+.PHONY: setup demo test lint bench results mutation clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,10 +31,17 @@ demo: $(STAMP)
 	$(BIN)/eegcorpus build eegmmidb --raw "$$raw" --subjects 1 --out out/stores/eegmmidb --profile neuript \
 		&& $(BIN)/eegcorpus stats out/stores/eegmmidb --plots out/stores/eegmmidb-plots
 
-# pytest exits 5 when it collects no test; that is not a failure of the suite.
+# The suite, then lint and the format check. pytest exits 5 when it collects no test; that is
+# not a failure of the suite.
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$rc
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; \
+	[ $$rc -eq 0 ] || exit $$rc
+	$(MAKE) --no-print-directory lint
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench: $(STAMP)
 	$(BIN)/python bench/read_edf.py
@@ -46,6 +53,12 @@ bench: $(STAMP)
 # docs/results.md's MentalArithmetic tables: stores, pretraining, four fine-tuning runs (hours on 2 cores).
 results: $(STAMP)
 	$(BIN)/python scripts/mental_arithmetic_results.py --data $(DATA)
+
+# Mutation testing of one module against its tests (docs/testing.md), e.g.
+#   make mutation MODULE=neuript/masking.py TESTS=tests/test_masking.py
+mutation: $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[mutation]" 2> >(grep -v "is ignored: it is neither" >&2)
+	$(BIN)/python scripts/mutation.py $(MODULE) $(TESTS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

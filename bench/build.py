@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import SHARED_DATA, machine, median, update_section  # noqa: E402
+from _report import SHARED_DATA, machine, median, update_section
 
 
 def _folder_bytes(path: Path) -> int:
@@ -106,7 +106,10 @@ def child(args) -> None:
         result = run_ours(raws, out / "run", args.child.removeprefix("ours-"))
     end, cpu2 = time.perf_counter(), _cpu()
     result.update(
-        startup_wall_s=warm - start, startup_cpu_s=cpu1 - cpu0, wall_s=end - warm, cpu_s=cpu2 - cpu1,
+        startup_wall_s=warm - start,
+        startup_cpu_s=cpu1 - cpu0,
+        wall_s=end - warm,
+        cpu_s=cpu2 - cpu1,
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     )
     print(json.dumps(result))
@@ -177,7 +180,7 @@ def main() -> None:
     runs: dict[str, list[dict]] = {k: [] for k in kinds}
     try:
         for r in range(rounds):
-            for kind in kinds[r % len(kinds):] + kinds[: r % len(kinds)]:
+            for kind in kinds[r % len(kinds) :] + kinds[: r % len(kinds)]:
                 with tempfile.TemporaryDirectory() as tmp:
                     runs[kind].append(spawn(kind, Path(tmp), files, raws))
     finally:
@@ -244,12 +247,12 @@ Each run in its own process, rotating the order, median of {rounds} rounds; {mac
 | throughput (wall, steady state) | {hours / base_wall * 3600:.0f} rec-h/h | {hours / ours_wall * 3600:.0f} rec-h/h | **{base_wall / ours_wall:.2f}x** |
 | wall time, steady state | {base_wall:.2f} s | {ours_wall:.2f} s | {base_wall / ours_wall:.2f}x faster |
 | CPU time, steady state (threaded run) | {base_cpu:.2f} s | {ours_cpu:.2f} s | **{base_cpu / ours_cpu:.2f}x** less |
-| start-up (imports, first file) | {summary['baseline_startup_s']:.2f} s | {summary['ours_startup_s']:.2f} s | |
+| start-up (imports, first file) | {summary["baseline_startup_s"]:.2f} s | {summary["ours_startup_s"]:.2f} s | |
 | wall time including start-up | {base_cold:.2f} s | {ours_cold:.2f} s | {base_cold / ours_cold:.2f}x faster |
 | recording-hours per core-hour | {per_core_hour(base_cpu):.0f} | {per_core_hour(ours_cpu):.0f} | {base_cpu / ours_cpu:.2f}x |
 | cores busy, threaded run (CPU / wall) | {base_cpu / base_wall:.2f} | {ours_cpu / threads_wall:.2f} | |
-| peak memory (RSS, threaded run) | {summary['baseline_peak_rss_mb']} MB | {summary['ours_peak_rss_mb']} MB | {summary['ours_peak_rss_mb'] / summary['baseline_peak_rss_mb']:.2f}x |
-| bytes on disk | {summary['baseline_bytes'] / 1e6:.1f} MB (float32) | {summary['ours_bytes'] / 1e6:.1f} MB (int16 + blosc-zstd) | **{summary['bytes_ratio_vs_float32']:.2f}x** of float32 |
+| peak memory (RSS, threaded run) | {summary["baseline_peak_rss_mb"]} MB | {summary["ours_peak_rss_mb"]} MB | {summary["ours_peak_rss_mb"] / summary["baseline_peak_rss_mb"]:.2f}x |
+| bytes on disk | {summary["baseline_bytes"] / 1e6:.1f} MB (float32) | {summary["ours_bytes"] / 1e6:.1f} MB (int16 + blosc-zstd) | **{summary["bytes_ratio_vs_float32"]:.2f}x** of float32 |
 
 Steady state: each process first handles one file (imports, FFT plans, thread pools), then
 the timed run processes all files; "including start-up" adds that first step, a fixed cost

@@ -91,7 +91,7 @@ CONFIGS = {
 }
 NOTES = {
     "A": "Ours stores the 64 referential channels and forms the 20 bipolar ones at load time (any "
-         "montage can be served from the same store); the baselines store the 20 bipolar channels.",
+    "montage can be served from the same store); the baselines store the 20 bipolar channels.",
     "B": "Every contender stores the 64 channels: ours as compressed int16, the baselines as float32.",
 }
 CONTENDERS = ("ours", "ours-cached", "ours-per-window", "h5py", "lmdb", "memmap")
@@ -321,7 +321,7 @@ def check_identical(prep: dict) -> int:
 def measure_round(desc: dict, round_no: int, worker_counts, min_seconds: float) -> dict:
     """One round of one configuration: every contender at every worker count, in rotated order."""
     prep = open_prep(desc)
-    order = CONTENDERS[round_no % len(CONTENDERS):] + CONTENDERS[: round_no % len(CONTENDERS)]
+    order = CONTENDERS[round_no % len(CONTENDERS) :] + CONTENDERS[: round_no % len(CONTENDERS)]
     if round_no % 2:
         order = order[::-1]
     return {f"{c}/{w}": measure(prep, c, w, min_seconds) for w in worker_counts for c in order}
@@ -334,8 +334,7 @@ def spawn_round(desc_file: Path, round_no: int, min_seconds: float) -> dict:
     other's workers) changed later timings several-fold; a fresh process per round keeps the
     rounds independent, and the median over rounds absorbs one that goes wrong.
     """
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--measure", str(desc_file), "--round", str(round_no),
-           "--min-seconds", str(min_seconds)]
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--measure", str(desc_file), "--round", str(round_no), "--min-seconds", str(min_seconds)]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode:
         raise SystemExit(f"round {round_no} of {desc_file.stem} failed:\n{done.stderr[-3000:]}")
@@ -430,13 +429,13 @@ def _markdown(results: dict, copies: int, rounds: int, min_seconds: float, worke
     sections = []
     for name, r in results.items():
         sections.append(
-            f"""### ({name}) {CONFIGS[name]['title']}: {r['windows']} windows of {r['channels']} x {int(WINDOW_S * r['sfreq'])} samples
+            f"""### ({name}) {CONFIGS[name]["title"]}: {r["windows"]} windows of {r["channels"]} x {int(WINDOW_S * r["sfreq"])} samples
 
 {NOTES[name]}
 
 {_table(r, worker_counts)}
 
-Targets, with the local cache (made once in {r['cache_seconds']:.1f} s): {_targets(r, worker_counts, "ours-cached")}
+Targets, with the local cache (made once in {r["cache_seconds"]:.1f} s): {_targets(r, worker_counts, "ours-cached")}
 Targets, straight from the compressed store: {_targets(r, worker_counts, "ours")}
 Distinct recordings per batch of 64, ours vs the uniform random sampler: {_shuffle(r, worker_counts)}.
 """
@@ -445,9 +444,9 @@ Distinct recordings per batch of 64, ours vs the uniform random sampler: {_shuff
     return f"""## Loader (`bench/loader.py`)
 
 Random 4-s windows (non-overlapping) served to PyTorch in batches of {BATCH}, from the real
-EEGMMIDB S001 runs 3-14 hard-linked under {copies} subject numbers: {a['recordings']} recordings,
-{a['hours']:.2f} h. Every contender serves the same windows with the same values (asserted on
-{a['checked_windows']} windows per configuration); the baselines' files are written from the
+EEGMMIDB S001 runs 3-14 hard-linked under {copies} subject numbers: {a["recordings"]} recordings,
+{a["hours"]:.2f} h. Every contender serves the same windows with the same values (asserted on
+{a["checked_windows"]} windows per configuration); the baselines' files are written from the
 store's decoded recordings, after the montage. Ours: the int16 + blosc-zstd store through
 `WindowStream`; h5py: one uncompressed float32 dataset per recording, chunks (channels,
 sfreq), one window sliced per item, as LaBraM does; LMDB: one pickled window per key, as

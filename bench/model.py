@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import statistics
 import sys
@@ -48,11 +47,11 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import SHARED_DATA, machine, update_section  # noqa: E402
+from _report import SHARED_DATA, machine, update_section
 
-from neuript.config import get_config  # noqa: E402
-from neuript.model import NeurIPT  # noqa: E402
-from neuript.moe import DenseFFN, ProgressiveMoE  # noqa: E402
+from neuript.config import get_config
+from neuript.model import NeurIPT
+from neuript.moe import DenseFFN, ProgressiveMoE
 
 # Dense bf16 peak (TFLOP/s, no sparsity) by device-name fragment, for model FLOP utilisation.
 PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L4": 121.0, "A10": 125.0}
@@ -181,8 +180,12 @@ def finetune_step_at_task_shape(config_name: str, steps: int) -> dict | None:
     windows = load_windows("mental_arithmetic", [store])
     from eegcorpus.loader.transforms import a_law
 
-    batch = {"x": torch.from_numpy(a_law(windows.x[:16])), "pos": torch.from_numpy(windows.pos[:16]),
-             "lobe": torch.from_numpy(windows.lobe[:16]), "ch_mask": torch.from_numpy(windows.ch_mask[:16])}
+    batch = {
+        "x": torch.from_numpy(a_law(windows.x[:16])),
+        "pos": torch.from_numpy(windows.pos[:16]),
+        "lobe": torch.from_numpy(windows.lobe[:16]),
+        "ch_mask": torch.from_numpy(windows.ch_mask[:16]),
+    }
     contender = Contender("pmoe", get_config(config_name, dropout=0.0), batch, torch.device("cpu"))
     contender.timed("finetune")
     step_s = statistics.median(contender.timed("finetune") for _ in range(steps))
@@ -232,8 +235,30 @@ def finetune_run(subjects: int = 8, epochs: int = 2) -> dict:
     for name, env in (("tuned allocator", {}), ("glibc default", {"NEURIPT_ALLOCATOR": "default"})):
         run = root / name.replace(" ", "_")
         environment = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"} | env
-        cmd = [sys.executable, "-m", "neuript", "finetune", "--task", "mental_arithmetic", "--store", str(root / "store"), "--split", str(split),
-               "--seeds", "1", "--epochs", str(epochs), "--freeze-epochs", "0", "--no-baselines", "--device", "cpu", "--no-progress", "--out", str(run)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "neuript",
+            "finetune",
+            "--task",
+            "mental_arithmetic",
+            "--store",
+            str(root / "store"),
+            "--split",
+            str(split),
+            "--seeds",
+            "1",
+            "--epochs",
+            str(epochs),
+            "--freeze-epochs",
+            "0",
+            "--no-baselines",
+            "--device",
+            "cpu",
+            "--no-progress",
+            "--out",
+            str(run),
+        ]
         import subprocess
 
         subprocess.run(cmd, env=environment, check=True, capture_output=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import SHARED_DATA, machine, median, timed, update_section  # noqa: E402
+from _report import SHARED_DATA, machine, median, timed, update_section
 
 
 def main() -> None:

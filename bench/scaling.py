@@ -42,8 +42,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _report import SHARED_DATA, machine  # noqa: E402
-from build import _replicate  # noqa: E402
+from _report import SHARED_DATA, machine
+from build import _replicate
 
 REPO = Path(__file__).resolve().parents[1]
 REPORT = REPO / "docs" / "scaling.md"
@@ -65,8 +65,24 @@ class Cluster:
         python = [sys.executable, "-m"]
         self._start(python + ["distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", str(self.port), "--no-dashboard"])
         for i in range(n_workers):
-            self._start(python + ["distributed.cli.dask_worker", self.address, "--nthreads", "1", "--nworkers", "1", "--no-dashboard",
-                                  "--host", "127.0.0.1", "--name", f"w{i}", "--local-directory", str(workdir / f"w{i}")])
+            self._start(
+                python
+                + [
+                    "distributed.cli.dask_worker",
+                    self.address,
+                    "--nthreads",
+                    "1",
+                    "--nworkers",
+                    "1",
+                    "--no-dashboard",
+                    "--host",
+                    "127.0.0.1",
+                    "--name",
+                    f"w{i}",
+                    "--local-directory",
+                    str(workdir / f"w{i}"),
+                ]
+            )
         from distributed import Client
 
         with Client(self.address, timeout=60) as client:
@@ -242,8 +258,7 @@ def markdown(m: dict, e: dict, args) -> str:
         f"| dask.distributed: scheduler + {args.workers} worker processes (tcp://127.0.0.1) | {args.workers} | {clus['wall_s']:.2f} s | "
         f"{b['hours'] * 3600 / clus['wall_s']:,.0f} | {rate(clus):.1f} M | {rate(clus) / args.workers:.1f} M |",
         "",
-        f"- Store: **{m['store']['bytes_per_channel_hour'] / 1e6:.2f} MB per stored channel-hour** at 64 Hz "
-        f"({m['store']['ratio_vs_float32']:.2f}x float32).",
+        f"- Store: **{m['store']['bytes_per_channel_hour'] / 1e6:.2f} MB per stored channel-hour** at 64 Hz ({m['store']['ratio_vs_float32']:.2f}x float32).",
         f"- Loader (`WindowStream`, batches of 64, one process): **{loader['windows_per_s']:,.0f} windows/s** of "
         f"{loader['window_shape'][0]} x {loader['window_shape'][1]}, **{loader['tokens_per_s'] / 1e6:.1f} M tokens/s per core**.",
         f"- `base` pretraining step (forward + backward, AAMP decoder included): **{model['flops_per_window'] / 1e9:.0f} GFLOP per "
@@ -260,9 +275,11 @@ def markdown(m: dict, e: dict, args) -> str:
         + " workers (one core each), if the raw files reach the workers as fast as a local disk.",
         f"- Store: about **{e['store_gb']:.0f} GB** (float32 would be {e['float32_gb']:.0f} GB).",
         f"- GPU demand (estimate, not measured): at {args.peak_tflops:.0f} TFLOP/s dense bf16 peak, "
-        + "; ".join(f"{mfu * 100:.0f} % utilisation needs {t / 1e6:.2f} M tokens/s per GPU ({t * 8 / 1e6:.1f} M for 8), "
-                    f"{e['loader_cores_per_gpu'][mfu]:.3f} loader cores per GPU ({8 * e['loader_cores_per_gpu'][mfu]:.2f} for 8)"
-                    for mfu, t in e["gpu_tokens_per_s"].items())
+        + "; ".join(
+            f"{mfu * 100:.0f} % utilisation needs {t / 1e6:.2f} M tokens/s per GPU ({t * 8 / 1e6:.1f} M for 8), "
+            f"{e['loader_cores_per_gpu'][mfu]:.3f} loader cores per GPU ({8 * e['loader_cores_per_gpu'][mfu]:.2f} for 8)"
+            for mfu, t in e["gpu_tokens_per_s"].items()
+        )
         + ".",
     ]
     return "\n".join(lines)
@@ -305,7 +322,7 @@ def main() -> None:
         kinds = list(runs)
         store_dir = None
         for r in range(args.rounds):
-            for kind in kinds[r % 2:] + kinds[: r % 2]:
+            for kind in kinds[r % 2 :] + kinds[: r % 2]:
                 tmp = Path(tempfile.mkdtemp(prefix=f"scaling-{kind}-"))
                 runs[kind].append(timed_build(kind, raws, files, tmp, args.workers))
                 print(kind, runs[kind][-1], file=sys.stderr)

@@ -5,13 +5,13 @@ processing and store code) and parses the catalog cards; forked workers inherit 
 instead of paying for it on their first task. It has no other effect.
 """
 
-import zarr  # noqa: F401
-import zarr.codecs  # noqa: F401
+import zarr
+import zarr.codecs
 import zarr.storage  # noqa: F401
 
-import eegcorpus.build  # noqa: F401
-import eegcorpus.pipeline.process  # noqa: F401
-import eegcorpus.readers.edf  # noqa: F401
+import eegcorpus.build
+import eegcorpus.pipeline.process
+import eegcorpus.readers.edf
 import eegcorpus.store.writer  # noqa: F401
 from eegcorpus.catalog import load_catalog
 

@@ -18,10 +18,9 @@ import datetime as _dt
 import errno
 import os
 import shutil
-import sys
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -29,10 +28,11 @@ import numpy as np
 from eegcorpus._faults import fault_point
 from eegcorpus._validate import check_option
 from eegcorpus.errors import EEGCorpusError, ReaderError
+from eegcorpus.log import ensure_handler, logger
 from eegcorpus.pipeline.profiles import Profile, load_profile
 from eegcorpus.store import (
-    TABLES,
     INDEX_COLUMNS,
+    TABLES,
     index_row,
     init_store,
     read_json,
@@ -103,7 +103,7 @@ class BuildResult:
         return f"{done}; {self.hours:.2f} h of recordings processed in {self.seconds:.1f} s -> {self.store}"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _adapter(dataset_id: str):
     from eegcorpus.datasets import get_adapter
 
@@ -194,7 +194,9 @@ def stat_stamp(path: Path) -> list:
         return [None, None]
 
 
-def build_one(store: str, raw_root: str, dataset_id: str, source: dict, profile: dict, line_freq: float | None, drop_channels: list[str], strict: bool = False) -> dict:
+def build_one(
+    store: str, raw_root: str, dataset_id: str, source: dict, profile: dict, line_freq: float | None, drop_channels: list[str], strict: bool = False
+) -> dict:
     """Process and publish one recording. The dask task: arguments and result are small.
 
     Returns
@@ -269,7 +271,7 @@ def build_one(store: str, raw_root: str, dataset_id: str, source: dict, profile:
             "pipeline_version": PIPELINE_VERSION,
             "provenance": processed.provenance,
             "versions": _versions(),
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "qc": _channel_qc(raw_kept, processed.data),
             "spectrum": _mean_spectrum(processed.data, processed.sfreq),
             "events": {
@@ -288,7 +290,7 @@ def build_one(store: str, raw_root: str, dataset_id: str, source: dict, profile:
         if isinstance(err, OSError) and err.errno in _DISK_FULL:
             raise StoreFullError(f"{message}; the build stopped: free space for {root} and run it again to resume", failure) from err
         if strict:
-            raise BuildStopped(f"{path}: {stage} failed: {message[len(str(path)) + 2:]}", failure) from err
+            raise BuildStopped(f"{path}: {stage} failed: {message[len(str(path)) + 2 :]}", failure) from err
         return {"status": "failed", "recording_id": src.recording_id, "hours": 0.0, "failure": failure}
 
 
@@ -353,8 +355,19 @@ def build(
     if is_url(raw) or is_url(out):
         from eegcorpus.remote_build import build_remote
 
-        return build_remote(dataset, raw, out, profile=profile, scheduler=scheduler, workers=workers, subjects=subjects,
-                            limit=limit, strict=strict, progress=progress, storage_options=storage_options)
+        return build_remote(
+            dataset,
+            raw,
+            out,
+            profile=profile,
+            scheduler=scheduler,
+            workers=workers,
+            subjects=subjects,
+            limit=limit,
+            strict=strict,
+            progress=progress,
+            storage_options=storage_options,
+        )
     from eegcorpus.catalog import get_card
 
     card = get_card(dataset)
@@ -365,9 +378,7 @@ def build(
     adapter = _adapter(dataset)
     sources = _select(adapter.find(raw), subjects, limit)
     if not sources:
-        raise BuildError(
-            f"no {dataset} files under {raw} (layout {card.layout.pattern!r}). {card.access_notes}".strip()
-        )
+        raise BuildError(f"no {dataset} files under {raw} (layout {card.layout.pattern!r}). {card.access_notes}".strip())
     if scheduler == "auto":
         cores = workers or os.cpu_count() or 1
         scheduler = "processes" if cores > 1 and len(sources) >= PROCESSES_FROM else "threads"
@@ -398,7 +409,7 @@ def store_lock(store: Path):
             raise BuildError(f"{store}: another build is writing this store ({holder}); wait for it to finish") from None
         handle.seek(0)
         handle.truncate()
-        handle.write(f"pid {os.getpid()} on {os.uname().nodename}, since {_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')}")
+        handle.write(f"pid {os.getpid()} on {os.uname().nodename}, since {_dt.datetime.now(_dt.UTC).isoformat(timespec='seconds')}")
         handle.flush()
         yield
     finally:
@@ -413,20 +424,32 @@ def _build_locked(out, raw, dataset, prof, card, sources, scheduler, workers, st
 
     def write_tables(results, result, stopped):
         try:
-            _write_tables(out, results, dataset, prof, result)
+            _write_tables(out, results, dataset, prof, result, exists=lambda rel: (Path(raw) / rel).exists())
         except OSError as err:
             # The tables are replaced atomically, so the old ones are intact; the index is
             # rebuilt from the recordings by the next reader. An error already on its way out
             # (a full disk) says more than this one.
             if stopped is None:
-                raise BuildError(f"{out / TABLES}: cannot write the tables ({err.strerror or err}); the recordings are stored and the next build writes them") from err
+                raise BuildError(
+                    f"{out / TABLES}: cannot write the tables ({err.strerror or err}); the recordings are stored and the next build writes them"
+                ) from err
 
-    return run_tasks(BuildResult(store=out), dataset, [s.to_dict() for s in sources], args, common, scheduler, workers,
-                     progress, started, write_tables)
+    return run_tasks(BuildResult(store=out), dataset, [s.to_dict() for s in sources], args, common, scheduler, workers, progress, started, write_tables)
 
 
-def run_tasks(result: BuildResult, dataset: str, payloads: list[dict], args: tuple, common: tuple, scheduler: str,
-              workers: int | None, progress: bool, started: float, write_tables, task=None) -> BuildResult:
+def run_tasks(
+    result: BuildResult,
+    dataset: str,
+    payloads: list[dict],
+    args: tuple,
+    common: tuple,
+    scheduler: str,
+    workers: int | None,
+    progress: bool,
+    started: float,
+    write_tables,
+    task=None,
+) -> BuildResult:
     """Run one task per recording on the scheduler, collecting results as they arrive, and
     write the tables afterwards, also when the run stops early.
 
@@ -445,8 +468,9 @@ def run_tasks(result: BuildResult, dataset: str, payloads: list[dict], args: tup
         {"written": result.written, "skipped": result.skipped}.get(res["status"], []).append(res["recording_id"])
         if res["status"] == "failed":
             result.failed.append(res["failure"])
-            if progress:  # live, beside the bar; stdout stays clean for --json
-                bar.write(f"failed: {res['failure']['error']}", file=sys.stderr)
+            if progress:  # live, above the bar (stderr: stdout stays clean for --json)
+                ensure_handler(logger)
+                logger.warning(f"failed: {res['failure']['error']}")
         result.hours += res["hours"]
         bar.set_postfix(hours=f"{result.hours:.2f}", failed=result.n_failed, refresh=False)
         bar.update(1)
@@ -497,8 +521,17 @@ def _run_local(scheduler, workers, args, payloads, common, collect, task=None) -
 
     with _Progress():
         if scheduler == "processes":
-            dask.compute(*tasks, scheduler="processes", pool=_process_pool(workers))
-            return
+            pool = _process_pool(workers)
+            try:
+                dask.compute(*tasks, scheduler="processes", pool=pool)
+                return
+            except BaseException:
+                # As with threads below: the recordings still being written in other workers
+                # finish before the tables are written and the lock is released. The pool is
+                # shut down, so the next build in this process starts a fresh one.
+                pool.shutdown(wait=True, cancel_futures=True)
+                _process_pool.cache_clear()
+                raise
         if scheduler == "threads":
             from concurrent.futures import ThreadPoolExecutor
 
@@ -528,10 +561,9 @@ def _process_pool(workers: int | None):
     loaded and no inherited threads. The pool lives as long as the driver process, so several
     builds in one script share it; it is shut down at exit.
     """
+    import atexit
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
-
-    import atexit
 
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["eegcorpus._forkserver_preload"])
@@ -556,18 +588,20 @@ def _run_distributed(address, args, payloads, common, collect, task=None) -> Non
             raise
 
 
-def merge_tables(read, results: list[dict], dataset: str, prof: Profile, result: BuildResult) -> tuple[list, list, list]:
+def merge_tables(read, results: list[dict], dataset: str, prof: Profile, result: BuildResult, exists=None) -> tuple[list, list, list]:
     """This run's results merged into the store's tables, however they are stored.
 
-    ``read(name, default)`` returns a table of the store. Returns the index rows (before they
-    are checked against the published recordings), the failures and the build log.
+    ``read(name, default)`` returns a table of the store. ``exists(path)``, when given, tells
+    whether a raw file is still there: earlier failures of files that are gone are dropped
+    (there is nothing left to fix). Returns the index rows (before they are checked against the
+    published recordings), the failures and the build log.
     """
     cached = read("recordings.json", [])
     fresh = {r["row"]["recording_id"]: r["row"] for r in results if "row" in r}
     merged = [fresh.pop(row["recording_id"], row) for row in cached] + list(fresh.values())
 
     done = {r["row"]["source_path"] for r in results if "row" in r}
-    failures = [f for f in read("failures.json", []) if f["file"] not in done]
+    failures = [f for f in read("failures.json", []) if f["file"] not in done and (exists is None or exists(f["file"]))]
     seen = {f["file"] for f in failures}
     failures += [r["failure"] for r in results if r["status"] == "failed" and r["failure"]["file"] not in seen]
 
@@ -577,7 +611,7 @@ def merge_tables(read, results: list[dict], dataset: str, prof: Profile, result:
             "dataset": dataset,
             "profile": prof.name,
             "profile_digest": prof.digest,
-            "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "finished": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "written": len(result.written),
             "skipped": len(result.skipped),
             "failed": result.n_failed,
@@ -590,11 +624,15 @@ def merge_tables(read, results: list[dict], dataset: str, prof: Profile, result:
     return merged, failures, log
 
 
-def _write_tables(out: Path, results: list[dict], dataset: str, prof: Profile, result: BuildResult) -> None:
-    """Index, failures and build log, each written atomically after the run (even a failed one)."""
+def _write_tables(out: Path, results: list[dict], dataset: str, prof: Profile, result: BuildResult, exists=None) -> None:
+    """Index, failures and build log, each written atomically after the run (even a failed one).
+
+    ``exists(relative_path)``: whether a raw file is still there; earlier failures of files
+    that are gone are dropped (see :func:`merge_tables`).
+    """
     fault_point("tables")
     tables = out / TABLES
-    merged, failures, log = merge_tables(lambda name, default: read_json(tables / name, default), results, dataset, prof, result)
+    merged, failures, log = merge_tables(lambda name, default: read_json(tables / name, default), results, dataset, prof, result, exists=exists)
     rows = rebuild_index_rows(out, merged)
     write_json_atomic(tables / "recordings.json", [{k: row.get(k) for k in ("recording_id",) + INDEX_COLUMNS} for row in rows])
     write_json_atomic(tables / "failures.json", failures)

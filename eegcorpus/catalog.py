@@ -147,9 +147,7 @@ def _field_error(field: str, reason: str) -> PydanticCustomError:
     Model-level validators report an empty location; the field travels in the context and is
     joined to the location when the error is turned into a :class:`CatalogError`.
     """
-    return PydanticCustomError(
-        "card_field", "field '{field}': {reason}", {"field": field, "reason": reason}
-    )
+    return PydanticCustomError("card_field", "field '{field}': {reason}", {"field": field, "reason": reason})
 
 
 # --------------------------------------------------------------------------------------------
@@ -374,8 +372,7 @@ class Split(_Model):
         explicit = self.kind in ("subject", "trial")
         for name in ("train", "val", "test"):
             if getattr(self, name) and not explicit:
-                raise _field_error(name, f"id lists are only used with kind 'subject' or 'trial' "
-                                         f"(kind is {self.kind!r})")
+                raise _field_error(name, f"id lists are only used with kind 'subject' or 'trial' (kind is {self.kind!r})")
         if explicit:
             for name in ("train", "test"):
                 if not getattr(self, name):
@@ -383,7 +380,7 @@ class Split(_Model):
             parts = {"train": set(self.train), "val": set(self.val), "test": set(self.test)}
             names = list(parts)
             for i, a in enumerate(names):
-                for b in names[i + 1:]:
+                for b in names[i + 1 :]:
                     both = parts[a] & parts[b]
                     if both:
                         raise _field_error(b, f"shares ids with {a}: {_compress_ids(both)}")
@@ -410,22 +407,18 @@ class Split(_Model):
         """One-line rendering of the partition (used in the markdown tables)."""
         if self.kind in ("subject", "trial"):
             unit = "subjects" if self.kind == "subject" else "trials"
-            text = (f"{unit} train {_compress_ids(self.train)} / val {_compress_ids(self.val)}"
-                    f" / test {_compress_ids(self.test)}")
+            text = f"{unit} train {_compress_ids(self.train)} / val {_compress_ids(self.val)} / test {_compress_ids(self.test)}"
         elif self.kind == "official":
-            text = (f"official train/eval; eval = test; {self.val_fraction:.0%} of training "
-                    f"subjects = val")
+            text = f"official train/eval; eval = test; {self.val_fraction:.0%} of training subjects = val"
         elif self.kind == "subject_counts":
             counts = self.counts or {}
             text = "subjects per class " + " / ".join(
-                f"{part} " + "+".join(f"{n} {cls}" for cls, n in counts[part].items())
-                for part in ("train", "val", "test") if part in counts
+                f"{part} " + "+".join(f"{n} {cls}" for cls, n in counts[part].items()) for part in ("train", "val", "test") if part in counts
             )
         else:
             text = "random subject split"
             if self.fractions:
-                text += " " + "/".join(f"{self.fractions.get(p, 0):g}"
-                                       for p in ("train", "val", "test"))
+                text += " " + "/".join(f"{self.fractions.get(p, 0):g}" for p in ("train", "val", "test"))
         if self.exclude:
             text += f"; excluded {_compress_ids(self.exclude)}"
         return text
@@ -619,11 +612,9 @@ class DownstreamCard(DatasetCard):
     @model_validator(mode="after")
     def _protocol_rules(self) -> DownstreamCard:
         if len(self.labels) != self.n_classes:
-            raise _field_error("labels", f"has {len(self.labels)} classes but n_classes is "
-                                         f"{self.n_classes}")
+            raise _field_error("labels", f"has {len(self.labels)} classes but n_classes is {self.n_classes}")
         if sorted(self.labels.values()) != list(range(self.n_classes)):
-            raise _field_error("labels", f"integers must be exactly 0..{self.n_classes - 1} "
-                                         f"(got {sorted(self.labels.values())})")
+            raise _field_error("labels", f"integers must be exactly 0..{self.n_classes - 1} (got {sorted(self.labels.values())})")
         if len(set(self.metrics)) != len(self.metrics):
             raise _field_error("metrics", "a metric is listed twice")
         if self.n_classes > 2:
@@ -698,8 +689,7 @@ def _unwrap(node: Any, path: str, unverified: list[str], notes: dict[str, str]) 
         if "value" in node:
             extra = sorted(str(k) for k in set(node) - _MARKER_KEYS)
             if extra:
-                raise _MarkerError(path, "a marked value takes only the keys value, unverified "
-                                         f"and note (got {', '.join(map(repr, extra))})")
+                raise _MarkerError(path, f"a marked value takes only the keys value, unverified and note (got {', '.join(map(repr, extra))})")
             flag = node.get("unverified", False)
             if not isinstance(flag, bool):
                 raise _MarkerError(path, f"'unverified' must be true or false (got {flag!r})")
@@ -776,8 +766,7 @@ def parse_card(data: Any, source: str = "<data>") -> DatasetCard:
         When anything is wrong; the message names ``source`` and the field.
     """
     if not isinstance(data, Mapping):
-        raise _card_error(source, None, "expected a mapping of fields at the top level "
-                                        f"(got {type(data).__name__})")
+        raise _card_error(source, None, f"expected a mapping of fields at the top level (got {type(data).__name__})")
     raw = dict(data)
     unverified = raw.pop("unverified", None) or []
     field_notes = raw.pop("field_notes", None) or {}
@@ -794,8 +783,7 @@ def parse_card(data: Any, source: str = "<data>") -> DatasetCard:
     if role is None:
         raise _card_error(source, "role", "required field is missing")
     if role not in _CARD_CLASSES:
-        raise _card_error(source, "role", "Input should be 'pretrain' or 'downstream'"
-                                          + _describe_input(role))
+        raise _card_error(source, "role", "Input should be 'pretrain' or 'downstream'" + _describe_input(role))
     plain["unverified"] = list(dict.fromkeys(unverified))  # keep order, drop repeats
     plain["field_notes"] = field_notes
     try:
@@ -837,14 +825,13 @@ def load_card(path: str | os.PathLike[str] | Any) -> DatasetCard:
     except OSError as exc:
         raise _card_error(name, None, f"cannot read the file: {exc.strerror or exc}") from None
     try:
-        data = yaml.load(text, Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader class
+        data = yaml.load(text, Loader=_SAFE_LOADER)
     except yaml.YAMLError as exc:
         raise _card_error(name, None, f"not valid YAML: {exc}") from None
     card = parse_card(data, source=name)
     stem = name[:-5] if name.endswith(".yaml") else Path(name).stem
     if card.id != stem:
-        raise _card_error(name, "id", f"{card.id!r} does not match the file name (the id must "
-                                      f"equal the file stem {stem!r})")
+        raise _card_error(name, "id", f"{card.id!r} does not match the file name (the id must equal the file stem {stem!r})")
     return card
 
 
@@ -860,9 +847,7 @@ def _load_directory(directory: Any) -> dict[str, DatasetCard]:
     try:
         entries = [e for e in directory.iterdir() if e.name.endswith(".yaml")]
     except OSError as exc:
-        raise CatalogError(
-            f"cannot list catalog folder {directory}: {exc.strerror or exc}"
-        ) from None
+        raise CatalogError(f"cannot list catalog folder {directory}: {exc.strerror or exc}") from None
     if not entries:
         raise CatalogError(f"no catalog cards (*.yaml) in {directory}")
     cards = [load_card(e) for e in entries]
@@ -911,9 +896,7 @@ def get_card(dataset_id: str) -> DatasetCard:
     try:
         return catalog[dataset_id]
     except KeyError:
-        raise UnknownDatasetError(
-            f"unknown dataset {dataset_id!r}; valid ids: {', '.join(catalog)}"
-        ) from None
+        raise UnknownDatasetError(f"unknown dataset {dataset_id!r}; valid ids: {', '.join(catalog)}") from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -958,8 +941,7 @@ def _field_rows(card: DatasetCard) -> list[tuple[str, str, str]]:
         ("Licence", "license", card.license),
         ("Access", "access", card.access),
         ("Download", "download.base_url", card.download.base_url or "none"),
-        ("Checksums", "download.checksums",
-         f"{card.download.checksums} ({len(card.download.files)} files pinned)"),
+        ("Checksums", "download.checksums", f"{card.download.checksums} ({len(card.download.files)} files pinned)"),
         ("Formats", "formats", ", ".join(card.formats)),
         ("Files", "layout.pattern", f"`{card.layout.pattern}`"),
     ]
@@ -975,15 +957,16 @@ def _field_rows(card: DatasetCard) -> list[tuple[str, str, str]]:
         ("Sampling rate (Hz)", "sfreq", _rates(card)),
         ("Mains (Hz)", "line_freq", _num(card.line_freq)),
         ("Units", "units", card.units),
-        ("Drop channels", "drop_channels",
-         ", ".join(f"`{name}`" for name in card.drop_channels) or "none"),
+        ("Drop channels", "drop_channels", ", ".join(f"`{name}`" for name in card.drop_channels) or "none"),
     ]
     for i, comp in enumerate(card.components):
-        rows.append((
-            f"Component `{comp.id}`", f"components[{i}]",
-            f"{comp.name}; {_num(comp.subjects)} subjects; {', '.join(comp.formats)}; "
-            f"{', '.join(_num(r) for r in comp.sfreq)} Hz; `{comp.layout.pattern}`",
-        ))
+        rows.append(
+            (
+                f"Component `{comp.id}`",
+                f"components[{i}]",
+                f"{comp.name}; {_num(comp.subjects)} subjects; {', '.join(comp.formats)}; {', '.join(_num(r) for r in comp.sfreq)} Hz; `{comp.layout.pattern}`",
+            )
+        )
     if isinstance(card, DownstreamCard):
         reported = ", ".join(f"{m} {_num(v)}" for m, v in card.neuript_reported.items())
         rows += [
@@ -1014,8 +997,7 @@ def _section(card: DatasetCard) -> list[str]:
         lines.append("**Notes.**")
         lines.append("")
         for path, note in card.field_notes.items():
-            lines.append(f"- `{path}`{_UNVERIFIED_TEXT if path in card.unverified else ''}: "
-                         f"{_cell(note)}")
+            lines.append(f"- `{path}`{_UNVERIFIED_TEXT if path in card.unverified else ''}: {_cell(note)}")
         lines += [f"- {_cell(note)}" for note in card.notes]
         lines.append("")
     return lines
@@ -1043,11 +1025,9 @@ def render_markdown(cards: Mapping[str, DatasetCard] | Iterable[DatasetCard]) ->
         "# Dataset catalog",
         "",
         "<!-- Generated from catalog/*.yaml; do not edit by hand. -->",
-        f"This page is generated from the cards in `catalog/`. Regenerate it with "
-        f"`{MARKDOWN_COMMAND}`.",
+        f"This page is generated from the cards in `catalog/`. Regenerate it with `{MARKDOWN_COMMAND}`.",
         "",
-        f"Values marked{_UNVERIFIED_TEXT} are best guesses that no primary source or real file "
-        "has confirmed yet.",
+        f"Values marked{_UNVERIFIED_TEXT} are best guesses that no primary source or real file has confirmed yet.",
         "",
         f"## Pretraining datasets ({len(pretrain)}, {_num(total)} h)",
         "",
@@ -1065,8 +1045,7 @@ def render_markdown(cards: Mapping[str, DatasetCard] | Iterable[DatasetCard]) ->
         "",
         f"## Downstream datasets ({len(downstream)})",
         "",
-        "| Id | Task | Access | Formats | Subjects | Classes | Window (s) | Split | Metrics "
-        "| NeurIPT BAcc (%) |",
+        "| Id | Task | Access | Formats | Subjects | Classes | Window (s) | Split | Metrics | NeurIPT BAcc (%) |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for c in downstream:
@@ -1092,8 +1071,7 @@ def render_markdown(cards: Mapping[str, DatasetCard] | Iterable[DatasetCard]) ->
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m eegcorpus.catalog --markdown | --json``."""
-    parser = argparse.ArgumentParser(prog="python -m eegcorpus.catalog",
-                                     description="Validate and print the dataset catalog.")
+    parser = argparse.ArgumentParser(prog="python -m eegcorpus.catalog", description="Validate and print the dataset catalog.")
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--markdown", action="store_true", help="print docs/catalog.md")
     group.add_argument("--json", action="store_true", help="print every card as JSON")
@@ -1106,8 +1084,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.markdown:
         sys.stdout.write(render_markdown(catalog))
     else:
-        json.dump({k: c.to_dict() for k, c in catalog.items()}, sys.stdout, indent=2,
-                  ensure_ascii=False)
+        json.dump({k: c.to_dict() for k, c in catalog.items()}, sys.stdout, indent=2, ensure_ascii=False)
         sys.stdout.write("\n")
     return 0
 

@@ -11,7 +11,6 @@ import sys
 from collections import Counter
 from enum import Enum
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -25,6 +24,20 @@ app = typer.Typer(
 )
 catalog_app = typer.Typer(help="The dataset catalog: 14 pretraining and 8 downstream datasets.", no_args_is_help=True)
 app.add_typer(catalog_app, name="catalog")
+
+
+@app.callback()
+def _logging_options(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Say more: debug messages too."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Say less: warnings and errors only."),
+) -> None:
+    """Public EEG corpora into clean, coordinate-annotated zarr stores."""
+    from eegcorpus.log import set_level
+
+    if verbose and quiet:
+        typer.echo("error: choose one of --verbose and --quiet, not both", err=True)
+        raise typer.Exit(2)
+    set_level(verbose=verbose, quiet=quiet)
 
 
 class Role(str, Enum):
@@ -44,7 +57,7 @@ def _print_json(obj) -> None:
 
 @catalog_app.command("list")
 def catalog_list(
-    role: Optional[Role] = typer.Option(None, help="Only datasets of this role."),
+    role: Role | None = typer.Option(None, help="Only datasets of this role."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
 ) -> None:
     """List the catalog's datasets (id, role, access, formats, hours)."""
@@ -66,10 +79,7 @@ def catalog_list(
         hours_text = f"{hours:9.2f}" if isinstance(hours, (int, float)) else f"{'?':>9}"
         if "hours" in row.get("unverified", []):
             hours_text = hours_text.rstrip() + "*"
-        typer.echo(
-            f"{row['id']:<20} {row['role']:<10} {row['access']:<12} {','.join(row['formats']):<16} "
-            f"{hours_text:>9}  {row['name']}"
-        )
+        typer.echo(f"{row['id']:<20} {row['role']:<10} {row['access']:<12} {','.join(row['formats']):<16} {hours_text:>9}  {row['name']}")
     typer.echo("\n* unverified value")
 
 
@@ -161,8 +171,7 @@ def inspect(
         typer.echo(f"  {'name':<18} {'canonical':<12} {'type':<6} {'unit':<6} {'position':<9} lobe")
         for ch in info["channels"]:
             typer.echo(
-                f"  {ch['name']:<18} {ch['canonical']:<12} {ch['type']:<6} {ch['unit']:<6} "
-                f"{'yes' if ch['has_position'] else 'no':<9} {ch['lobe'] or '-'}"
+                f"  {ch['name']:<18} {ch['canonical']:<12} {ch['type']:<6} {ch['unit']:<6} {'yes' if ch['has_position'] else 'no':<9} {ch['lobe'] or '-'}"
             )
     typer.echo(f"  {info['n_annotations']} annotations")
     for text, count in list(info["annotations"].items())[:10]:
@@ -179,14 +188,22 @@ def build(
     raw: str = typer.Option(..., "--raw", help="Folder with the dataset's files in their documented layout, or an fsspec URL (s3://...)."),
     out: str = typer.Option(..., "--out", help="The zarr store to create or resume: a folder or an fsspec URL (s3://...)."),
     profile: str = typer.Option("neuript", "--profile", help="neuript, labram, cbramod, or a .toml/.yaml profile file."),
-    scheduler: str = typer.Option("auto", "--scheduler", help="auto (processes from 32 recordings, else threads), threads, processes, sync, or tcp://HOST:PORT of a dask.distributed scheduler."),
-    workers: Optional[int] = typer.Option(None, "--workers", help="Local workers (default: all cores)."),
-    subjects: Optional[list[str]] = typer.Option(None, "--subjects", help="Only these subjects: ids, comma lists or ranges such as 1-28 (repeat the option)."),
-    limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N recordings."),
+    scheduler: str = typer.Option(
+        "auto",
+        "--scheduler",
+        help="auto (processes from 32 recordings, else threads), threads, processes, sync, or tcp://HOST:PORT of a dask.distributed scheduler.",
+    ),
+    workers: int | None = typer.Option(None, "--workers", help="Local workers (default: all cores)."),
+    subjects: list[str] | None = typer.Option(None, "--subjects", help="Only these subjects: ids, comma lists or ranges such as 1-28 (repeat the option)."),
+    limit: int | None = typer.Option(None, "--limit", help="Only the first N recordings."),
     strict: bool = typer.Option(False, "--strict", help="Stop at the first failure."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
-    storage_option: Optional[list[str]] = typer.Option(None, "--storage-option", help="fsspec option for URLs, KEY=VALUE (e.g. endpoint_url=http://host:9000; repeat). Credentials: the usual environment variables."),
+    storage_option: list[str] | None = typer.Option(
+        None,
+        "--storage-option",
+        help="fsspec option for URLs, KEY=VALUE (e.g. endpoint_url=http://host:9000; repeat). Credentials: the usual environment variables.",
+    ),
 ) -> None:
     """Build (or resume) the zarr store of one dataset.
 
@@ -202,8 +219,16 @@ def build(
         options = parse_storage_options(storage_option)
         subjects = expand_subjects(subjects)
         result = run_build(
-            dataset, raw, out, profile=profile,
-            scheduler=scheduler, workers=workers, subjects=subjects, limit=limit, strict=strict, progress=progress,
+            dataset,
+            raw,
+            out,
+            profile=profile,
+            scheduler=scheduler,
+            workers=workers,
+            subjects=subjects,
+            limit=limit,
+            strict=strict,
+            progress=progress,
             storage_options=options,
         )
     except (EEGCorpusError, ValueError) as err:
@@ -213,8 +238,12 @@ def build(
     if as_json:
         _print_json(
             {
-                "store": str(result.store), "written": len(result.written), "skipped": len(result.skipped),
-                "failed": result.n_failed, "failures": result.failed, "hours": round(result.hours, 4),
+                "store": str(result.store),
+                "written": len(result.written),
+                "skipped": len(result.skipped),
+                "failed": result.n_failed,
+                "failures": result.failed,
+                "hours": round(result.hours, 4),
                 "seconds": round(result.seconds, 2),
             }
         )
@@ -230,8 +259,8 @@ def build(
 def fetch(
     dataset: str = typer.Argument(..., help="Catalog id of an open dataset."),
     out: Path = typer.Option(..., "--out", help="Folder to download into (use it as 'build --raw')."),
-    subjects: Optional[list[str]] = typer.Option(None, "--subjects", help="Only these subjects: ids, comma lists or ranges such as 1-28 (repeat the option)."),
-    base_url: Optional[str] = typer.Option(None, "--base-url", help="A mirror instead of the card's download URL."),
+    subjects: list[str] | None = typer.Option(None, "--subjects", help="Only these subjects: ids, comma lists or ranges such as 1-28 (repeat the option)."),
+    base_url: str | None = typer.Option(None, "--base-url", help="A mirror instead of the card's download URL."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Download an open dataset with per-file sha256 verification and resume of partial files."""
@@ -253,7 +282,9 @@ def fetch(
             raise
         _fail(str(err))
     if as_json:
-        _print_json({"folder": str(result.folder), "downloaded": result.downloaded, "present": result.present, "resumed": result.resumed, "bytes": result.bytes})
+        _print_json(
+            {"folder": str(result.folder), "downloaded": result.downloaded, "present": result.present, "resumed": result.resumed, "bytes": result.bytes}
+        )
     else:
         typer.echo(result.summary())
 
@@ -262,7 +293,7 @@ def fetch(
 def stats(
     store: Path = typer.Argument(..., help="A store written by 'eegcorpus build'."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    plots: Optional[Path] = typer.Option(None, "--plots", help="Write PNG figures into this folder."),
+    plots: Path | None = typer.Option(None, "--plots", help="Write PNG figures into this folder."),
 ) -> None:
     """Recordings, subjects, hours, channel coverage, amplitudes, flat/saturated channels, labels, failures."""
     from eegcorpus.stats import compute_stats, format_stats, write_plots

@@ -163,7 +163,9 @@ def fetch(
                 continue
         selected.append(rel)
     if not selected:
-        raise FetchError(f"{dataset}: no file in {listing_url} matches the layout {card.layout.pattern!r}" + (f" for subjects {sorted(wanted)}" if wanted else ""))
+        raise FetchError(
+            f"{dataset}: no file in {listing_url} matches the layout {card.layout.pattern!r}" + (f" for subjects {sorted(wanted)}" if wanted else "")
+        )
 
     result = FetchResult(folder=out)
     for rel in selected:

@@ -61,10 +61,7 @@ def make_annotations(onset, duration, description) -> pd.DataFrame:
     duration = np.asarray(duration, dtype=np.float64).reshape(-1)
     description = np.asarray([str(d) for d in description], dtype=object).reshape(-1)
     if not (len(onset) == len(duration) == len(description)):
-        raise ValueError(
-            f"Annotation columns differ in length: onset {len(onset)}, "
-            f"duration {len(duration)}, description {len(description)}."
-        )
+        raise ValueError(f"Annotation columns differ in length: onset {len(onset)}, duration {len(duration)}, description {len(description)}.")
     table = pd.DataFrame({"onset": onset, "duration": duration, "description": description})
     return table.sort_values("onset", kind="stable").reset_index(drop=True)
 

@@ -34,8 +34,17 @@ from eegcorpus.store.remote import (
 )
 
 
-def build_one_remote(store: str, raw_root: str, dataset_id: str, source: dict, profile: dict, line_freq: float | None,
-                     drop_channels: list[str], strict: bool = False, storage_options: dict | None = None) -> dict:
+def build_one_remote(
+    store: str,
+    raw_root: str,
+    dataset_id: str,
+    source: dict,
+    profile: dict,
+    line_freq: float | None,
+    drop_channels: list[str],
+    strict: bool = False,
+    storage_options: dict | None = None,
+) -> dict:
     """Process and publish one recording when the raw folder or the store is a URL (a dask task).
 
     Returns the same small dict as :func:`eegcorpus.build.build_one`; failure messages name the
@@ -100,15 +109,31 @@ def build_one_remote(store: str, raw_root: str, dataset_id: str, source: dict, p
     except BuildStopped:
         raise  # a full disk stops the whole build, as it does a local one
     except Exception as err:
-        result = {"status": "failed", "recording_id": src.recording_id, "hours": 0.0,
-                  "failure": {"file": src.path, "stage": stage, "error": _failure_message(raw_name, err)}}
+        result = {
+            "status": "failed",
+            "recording_id": src.recording_id,
+            "hours": 0.0,
+            "failure": {"file": src.path, "stage": stage, "error": _failure_message(raw_name, err)},
+        }
     if strict and result["status"] == "failed":
         raise BuildStopped(f"{result['failure']['error']} (stage {result['failure']['stage']})", result["failure"])
     return result
 
 
-def build_remote(dataset: str, raw: str, out: str, *, profile, scheduler: str, workers: int | None, subjects, limit,
-                 strict: bool, progress: bool, storage_options: dict | None):
+def build_remote(
+    dataset: str,
+    raw: str,
+    out: str,
+    *,
+    profile,
+    scheduler: str,
+    workers: int | None,
+    subjects,
+    limit,
+    strict: bool,
+    progress: bool,
+    storage_options: dict | None,
+):
     """:func:`eegcorpus.build.build` when ``raw`` or ``out`` is a URL (same parameters)."""
     from eegcorpus import build as local
     from eegcorpus.catalog import get_card
@@ -144,22 +169,38 @@ def build_remote(dataset: str, raw: str, out: str, *, profile, scheduler: str, w
     args = (out, raw, dataset)
     common = (prof.to_dict(), float(card.line_freq) if card.line_freq else None, list(card.drop_channels), strict, storage_options or {})
 
+    raw_fs, raw_root = filesystem(raw, storage_options) if is_url(raw) else (None, str(raw))
+
+    def raw_exists(rel: str) -> bool:
+        return raw_fs.exists(join(raw_root, rel)) if raw_fs is not None else (Path(raw_root) / rel).exists()
+
     def write_tables(results, result, stopped):
         if is_url(out):
-            _write_remote_tables(out, storage_options, results, dataset, prof, result)
+            _write_remote_tables(out, storage_options, results, dataset, prof, result, raw_exists)
         else:
-            local._write_tables(Path(out), results, dataset, prof, result)
+            local._write_tables(Path(out), results, dataset, prof, result, exists=raw_exists)
 
     with lock:
         if not is_url(out):
             from eegcorpus.store import init_store
 
             init_store(Path(out))
-        return local.run_tasks(local.BuildResult(store=out), dataset, [s.to_dict() for s in sources], args, common,
-                               scheduler, workers, progress, started, write_tables, task=build_one_remote)
+        return local.run_tasks(
+            local.BuildResult(store=out),
+            dataset,
+            [s.to_dict() for s in sources],
+            args,
+            common,
+            scheduler,
+            workers,
+            progress,
+            started,
+            write_tables,
+            task=build_one_remote,
+        )
 
 
-def _write_remote_tables(out: str, storage_options, results: list[dict], dataset: str, prof, result) -> None:
+def _write_remote_tables(out: str, storage_options, results: list[dict], dataset: str, prof, result, exists=None) -> None:
     """Index, failures and build log of a store on object storage (merged as local builds do)."""
     from eegcorpus.build import merge_tables
     from eegcorpus.store import INDEX_COLUMNS
@@ -168,7 +209,7 @@ def _write_remote_tables(out: str, storage_options, results: list[dict], dataset
 
     fs, root = filesystem(out, storage_options)
     tables = join(root, TABLES)
-    merged, failures, log = merge_tables(lambda name, default: read_json_remote(fs, join(tables, name), default), results, dataset, prof, result)
+    merged, failures, log = merge_tables(lambda name, default: read_json_remote(fs, join(tables, name), default), results, dataset, prof, result, exists=exists)
     rows = index_rows(fs, root, merged)
     write_json_remote(fs, join(tables, "recordings.json"), [{k: row.get(k) for k in ("recording_id",) + INDEX_COLUMNS} for row in rows])
     write_json_remote(fs, join(tables, "failures.json"), failures)

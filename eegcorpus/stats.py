@@ -56,9 +56,7 @@ def compute_stats(store: Store) -> dict:
         "sfreq": {f"{k:g}": int(v) for k, v in Counter(index["sfreq"]).items()},
         "channels": dict(sorted(channels.items(), key=lambda kv: (-kv[1], kv[0]))),
         "percentile_levels": pct_levels,
-        "amplitude_percentiles_uv": {
-            name: np.round(np.median(np.asarray(values), axis=0), 2).tolist() for name, values in sorted(percentiles.items())
-        },
+        "amplitude_percentiles_uv": {name: np.round(np.median(np.asarray(values), axis=0), 2).tolist() for name, values in sorted(percentiles.items())},
         "flat_channels": {k: v for k, v in sorted(flat.items()) if v},
         "saturated_channels": {k: v for k, v in sorted(saturated.items()) if v},
         "labels": dict(recording_labels) if recording_labels else dict(event_labels),

@@ -1,7 +1,13 @@
 """neuript: a slim, faithful PyTorch NeurIPT that trains from eegcorpus zarr stores.
 
-The model lands in its own modules (embedding, attention, moe, masking, decoder, heads,
-config); until then this package only carries the command-line entry point.
+One module per concept: ``config``, ``embedding``, ``attention``, ``moe``, ``masking``,
+``decoder``, ``heads`` and ``model`` make the network; ``pretrain``, ``finetune``, ``tasks``,
+``splits``, ``leakage``, ``metrics`` and ``report`` train and evaluate it from the stores.
 """
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("eegcorpus")  # neuript ships in the eegcorpus distribution
+except PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"

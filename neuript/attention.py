@@ -75,8 +75,9 @@ class TwoStageBlock(nn.Module):
     encoder), electrode encoding after its temporal stage, before its spatial attention.
     """
 
-    def __init__(self, d_model: int, n_heads: int, d_ff: int, n_experts: int, expert_hidden: int, dropout: float,
-                 attention_dropout: float | None = None, **moe_kwargs):
+    def __init__(
+        self, d_model: int, n_heads: int, d_ff: int, n_experts: int, expert_hidden: int, dropout: float, attention_dropout: float | None = None, **moe_kwargs
+    ):
         super().__init__()
         attention_dropout = dropout if attention_dropout is None else attention_dropout
         self.norm_t, self.norm_ft = nn.LayerNorm(d_model), nn.LayerNorm(d_model)

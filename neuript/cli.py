@@ -10,6 +10,20 @@ import typer
 app = typer.Typer(help="NeurIPT: pretrain and evaluate from eegcorpus zarr stores.", no_args_is_help=True, add_completion=False)
 
 
+@app.callback()
+def _logging_options(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Say more: debug messages too."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Say less: warnings and errors only."),
+) -> None:
+    """NeurIPT: pretrain and evaluate from eegcorpus zarr stores."""
+    from neuript.log import set_level
+
+    if verbose and quiet:
+        typer.echo("error: choose one of --verbose and --quiet, not both", err=True)
+        raise typer.Exit(2)
+    set_level(verbose=verbose, quiet=quiet)
+
+
 @app.command()
 def info(
     config: str = typer.Option("slim", "--config", help="slim or base."),
@@ -23,7 +37,7 @@ def info(
         cfg = get_config(config)
     except ValueError as err:
         typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     counts = NeurIPT(cfg, pretraining=True).parameter_counts()
     data = {
         "config": config,
@@ -73,25 +87,33 @@ def pretrain(
     Under torchrun (torchrun --nproc_per_node N -m neuript pretrain ...) each process is one rank of
     a DistributedDataParallel job: gloo on CPUs, nccl on GPUs; rank 0 writes the log and checkpoints.
     """
+    from eegcorpus.store.remote import parse_storage_options
     from neuript.pretrain import PretrainSettings
     from neuript.pretrain import pretrain as run
-
-    from eegcorpus.store.remote import parse_storage_options
 
     try:
         overrides = _parse_overrides(config_set)
         options = parse_storage_options(storage_option)
     except ValueError as err:
         typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     # Options not given keep the recipe's values (PretrainSettings); --reject-uv 0 keeps every window.
     given = {"steps": steps, "batch_size": batch_size, "lr": lr, "window_s": window, "montage": montage, "dropout": dropout}
     given = {k: v for k, v in given.items() if v is not None}
     if reject_uv is not None:
         given["reject_uv"] = reject_uv or None
     settings = PretrainSettings(
-        stores=list(store), out=out, config=config, num_workers=workers, checkpoint_every=checkpoint_every, seed=seed,
-        config_overrides=overrides, stop_at=stop_at or None, record_windows=record_windows, storage_options=options, **given,
+        stores=list(store),
+        out=out,
+        config=config,
+        num_workers=workers,
+        checkpoint_every=checkpoint_every,
+        seed=seed,
+        config_overrides=overrides,
+        stop_at=stop_at or None,
+        record_windows=record_windows,
+        storage_options=options,
+        **given,
     )
     last = run(settings, resume=resume, progress=progress)
     if os.environ.get("RANK", "0") != "0":  # one summary per job, from the rank that logs
@@ -113,9 +135,7 @@ def _parse_overrides(items: list[str]) -> dict:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or key not in known:
-            raise ValueError(
-                f"Invalid value for the '--config-set' option: {item!r} (expected KEY=VALUE with KEY one of {', '.join(sorted(known))})."
-            )
+            raise ValueError(f"Invalid value for the '--config-set' option: {item!r} (expected KEY=VALUE with KEY one of {', '.join(sorted(known))}).")
         try:
             parsed = json.loads(value)
         except json.JSONDecodeError:
@@ -150,7 +170,9 @@ def finetune(
     seeds: int = typer.Option(3, "--seeds", help="Number of seeds; results are mean and std over them."),
     split: str = typer.Option("paper", "--split", help="paper (the card's split), loso (leave one subject out) or a JSON file of subject ids."),
     config: str = typer.Option("slim", "--config", help="Model configuration without --init (with it, the checkpoint's)."),
-    config_set: list[str] = typer.Option([], "--config-set", help="Override one configuration field, KEY=VALUE (with --init only fields without weights, e.g. attention_dropout=0)."),
+    config_set: list[str] = typer.Option(
+        [], "--config-set", help="Override one configuration field, KEY=VALUE (with --init only fields without weights, e.g. attention_dropout=0)."
+    ),
     epochs: int = typer.Option(None, "--epochs", help="Most epochs (default: the mode's recipe, docs/finetune.md)."),
     patience: int = typer.Option(None, "--patience", help="Stop after this many epochs without a better validation score."),
     batch_size: int = typer.Option(None, "--batch-size"),
@@ -161,10 +183,16 @@ def finetune(
     label_smoothing: float = typer.Option(0.1, "--label-smoothing", help="Label smoothing of the Bal-BCE loss."),
     prior_scale: float = typer.Option(0.3, "--prior-scale", help="K of the Bal-BCE loss: how much of the log prior odds shifts the training logits."),
     aux_weight: float = typer.Option(0.8, "--aux-weight", help="Weight of the MoE auxiliary loss while the encoder trains."),
-    crop: float = typer.Option(None, "--crop", help="Train on random crops of this many seconds; score a window by its crops' mean logits (default: the recipe's 1 s; 0: whole windows)."),
+    crop: float = typer.Option(
+        None,
+        "--crop",
+        help="Train on random crops of this many seconds; score a window by its crops' mean logits (default: the recipe's 1 s; 0: whole windows).",
+    ),
     subject: list[str] = typer.Option([], "--subject", help="Only this subject's windows (repeat)."),
     montage: str = typer.Option(None, "--montage", help="Override the task's montage (stored, average, neuript)."),
-    allow_leakage: bool = typer.Option(False, "--allow-leakage", help="Fine-tune even when an evaluation recording was in the checkpoint's pretraining stores (the results carry a warning)."),
+    allow_leakage: bool = typer.Option(
+        False, "--allow-leakage", help="Fine-tune even when an evaluation recording was in the checkpoint's pretraining stores (the results carry a warning)."
+    ),
     baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="Score the band-power baseline and EEGNet beside the model."),
     device: str = typer.Option("auto", "--device", help="auto (a GPU when present), cpu, cuda or cuda:N."),
     seed: int = typer.Option(520, "--seed", help="First seed."),
@@ -177,16 +205,37 @@ def finetune(
 
     try:
         settings = FinetuneSettings(
-            task=task, stores=list(store), out=out, init=init, mode=mode, seeds=seeds, split=split, config=config,
-            config_overrides=_parse_overrides(config_set), epochs=epochs, patience=patience, batch_size=batch_size, lr=lr,
-            head_lr=head_lr, freeze_epochs=freeze_epochs, dropout=dropout, label_smoothing=label_smoothing,
-            prior_scale=prior_scale, aux_weight=aux_weight, crop_s=crop, subjects=list(subject) or None, montage=montage,
-            allow_leakage=allow_leakage, baselines=baselines, device=device, seed=seed,
+            task=task,
+            stores=list(store),
+            out=out,
+            init=init,
+            mode=mode,
+            seeds=seeds,
+            split=split,
+            config=config,
+            config_overrides=_parse_overrides(config_set),
+            epochs=epochs,
+            patience=patience,
+            batch_size=batch_size,
+            lr=lr,
+            head_lr=head_lr,
+            freeze_epochs=freeze_epochs,
+            dropout=dropout,
+            label_smoothing=label_smoothing,
+            prior_scale=prior_scale,
+            aux_weight=aux_weight,
+            crop_s=crop,
+            subjects=list(subject) or None,
+            montage=montage,
+            allow_leakage=allow_leakage,
+            baselines=baselines,
+            device=device,
+            seed=seed,
         )
         result = run(settings, progress=progress)
     except (ValueError, LeakageError, FileNotFoundError) as err:
         typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     typer.echo(markdown_table([result]))
 
 
@@ -203,7 +252,7 @@ def evaluate(
         result = evaluate_run(run, progress=progress)
     except (ValueError, FileNotFoundError) as err:
         typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     typer.echo(json.dumps(result, indent=1) if as_json else markdown_table([result]))
 
 
@@ -223,7 +272,7 @@ def report(
             typer.echo(subject_table(results))
     except (ValueError, FileNotFoundError) as err:
         typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
 
 
 @app.command()
@@ -239,7 +288,7 @@ def fingerprint(
         path = stamp_run(run, out=out, force=force)
     except (RuntimeError, FileNotFoundError) as err:
         typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     record = checkpoint_fingerprints(path)
     typer.echo(f"{len(record['recordings'])} recording fingerprints of {', '.join(record['stores'])} -> {path}")
 

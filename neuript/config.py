@@ -37,10 +37,7 @@ class NeurIPTConfig:
 
     def __post_init__(self):
         if len(self.experts_per_layer) != len(self.merge_factors):
-            raise ValueError(
-                f"experts_per_layer ({len(self.experts_per_layer)}) and merge_factors "
-                f"({len(self.merge_factors)}) must have one entry per block."
-            )
+            raise ValueError(f"experts_per_layer ({len(self.experts_per_layer)}) and merge_factors ({len(self.merge_factors)}) must have one entry per block.")
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}.")
         if self.d_model < 6:
@@ -57,7 +54,7 @@ class NeurIPTConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict) -> "NeurIPTConfig":
+    def from_dict(cls, data: dict) -> NeurIPTConfig:
         data = dict(data)
         for key in ("experts_per_layer", "merge_factors", "mask_ratios"):
             if key in data:

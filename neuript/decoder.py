@@ -22,8 +22,7 @@ class DecoderLayer(nn.Module):
     def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float, attention_dropout: float | None = None):
         super().__init__()
         attention_dropout = dropout if attention_dropout is None else attention_dropout
-        self.block = TwoStageBlock(d_model, n_heads, d_ff, n_experts=0, expert_hidden=0, dropout=dropout,
-                                   attention_dropout=attention_dropout)
+        self.block = TwoStageBlock(d_model, n_heads, d_ff, n_experts=0, expert_hidden=0, dropout=dropout, attention_dropout=attention_dropout)
         self.norm_q, self.norm_m, self.norm_f = nn.LayerNorm(d_model), nn.LayerNorm(d_model), nn.LayerNorm(d_model)
         self.cross = MultiHeadAttention(d_model, n_heads, attention_dropout)
         self.mlp = SwiGLU(d_model, d_ff, dropout)

@@ -234,8 +234,7 @@ def saved_positions(state: dict) -> tuple[int, int | None, dict[int, dict[int, i
     return 1, None, {0: {int(w): int(p) for w, p in zip(workers, state["positions"].tolist())}}
 
 
-def resume_positions(saved_world: int, saved_workers: int | None, saved: dict[int, dict[int, int]],
-                     rank: int, world: int, num_workers: int) -> dict[int, int]:
+def resume_positions(saved_world: int, saved_workers: int | None, saved: dict[int, dict[int, int]], rank: int, world: int, num_workers: int) -> dict[int, int]:
     """Where this rank's loader continues the interrupted epoch.
 
     Same world size and worker count (or an older checkpoint that did not record the worker

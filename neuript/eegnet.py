@@ -55,13 +55,25 @@ def build(n_channels: int, n_classes: int, n_times: int, sfreq: float):
         from braindecode.models import EEGNetv4
 
         return EEGNetv4(
-            n_chans=n_channels, n_outputs=1 if n_classes == 2 else n_classes, n_times=n_times,
-            sfreq=sfreq, kernel_length=max(2, int(round(sfreq / 2))),
+            n_chans=n_channels,
+            n_outputs=1 if n_classes == 2 else n_classes,
+            n_times=n_times,
+            sfreq=sfreq,
+            kernel_length=max(2, int(round(sfreq / 2))),
         )
 
 
-def train_and_predict(x: np.ndarray, labels: np.ndarray, parts: dict[str, np.ndarray], n_classes: int, sfreq: float,
-                      seed: int, metrics=("balanced_accuracy",), recipe: EEGNetRecipe = EEGNetRecipe(), device: str = "cpu") -> dict:
+def train_and_predict(
+    x: np.ndarray,
+    labels: np.ndarray,
+    parts: dict[str, np.ndarray],
+    n_classes: int,
+    sfreq: float,
+    seed: int,
+    metrics=("balanced_accuracy",),
+    recipe: EEGNetRecipe = EEGNetRecipe(),
+    device: str = "cpu",
+) -> dict:
     """Train EEGNet on ``parts["train"]``, keep the best validation epoch, predict every part.
 
     Parameters
@@ -140,4 +152,4 @@ def train_and_predict(x: np.ndarray, labels: np.ndarray, parts: dict[str, np.nda
     return {"logits": logits, "history": history, "best_epoch": best_epoch, "seconds": time.perf_counter() - started}
 
 
-__all__ = ["EEGNetRecipe", "NAME", "available", "build", "train_and_predict"]
+__all__ = ["NAME", "EEGNetRecipe", "available", "build", "train_and_predict"]

@@ -36,7 +36,6 @@ from __future__ import annotations
 import copy
 import functools
 import json
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -66,7 +65,9 @@ RECIPES: dict[str, dict] = {
         # training overfitted from the second epoch (AUROC 66.8, 63.6, 65.9), crops kept
         # improving (68.7, 70.8, 73.2 ... 76.3) at a fifth of the cost per epoch.
         "crop_s": 1.0,
-        "epochs": 8, "patience": 8, "batch_size": 16,
+        "epochs": 8,
+        "patience": 8,
+        "batch_size": 16,
         "lr": 1e-4,  # encoder peak: the top of the paper's grid (1e-6 to 1e-4)
         # The head's peak. With 4,032 standardised IILP features (slim), one AdamW step of rate r
         # can move a logit by up to r x 4,032: at 1e-3 the training loss jumped from step to step
@@ -78,8 +79,12 @@ RECIPES: dict[str, dict] = {
     },
     "linear": {
         "crop_s": 1.0,  # features of the crops a fine-tuned model is trained on, averaged per window
-        "epochs": 100, "patience": 20, "batch_size": 32,
-        "lr": 1e-4, "head_lr": None, "freeze_epochs": 0,
+        "epochs": 100,
+        "patience": 20,
+        "batch_size": 32,
+        "lr": 1e-4,
+        "head_lr": None,
+        "freeze_epochs": 0,
         "weight_decay": 0.01,
         "dropout": 0.0,
     },
@@ -376,8 +381,7 @@ def _validation_entry(task, labels, val_idx, val_logits, entry: dict, fallback):
     return fallback
 
 
-def train_full(model, task, inputs: _Inputs, labels, train_idx, val_idx, settings: FinetuneSettings, seed: int,
-               device: torch.device, progress=False):
+def train_full(model, task, inputs: _Inputs, labels, train_idx, val_idx, settings: FinetuneSettings, seed: int, device: torch.device, progress=False):
     """Fine-tune the whole model; returns the best-validation state and the epoch history.
 
     The first ``freeze_epochs`` train the head alone (the encoder's parameters take no gradient,
@@ -393,8 +397,11 @@ def train_full(model, task, inputs: _Inputs, labels, train_idx, val_idx, setting
     per_epoch = len(_training_batches(train_idx, settings.batch_size))
     optimizer, scheduler = configure_optimizer(
         [ParamGroup(encoder, settings.lr, first_step=settings.freeze_epochs * per_epoch), ParamGroup(head, settings.head_lr)],
-        settings.epochs * per_epoch, weight_decay=settings.weight_decay, warmup=settings.warmup,
-        div_factor=settings.div_factor, final_div_factor=settings.final_div_factor,
+        settings.epochs * per_epoch,
+        weight_decay=settings.weight_decay,
+        warmup=settings.warmup,
+        div_factor=settings.div_factor,
+        final_div_factor=settings.final_div_factor,
     )
     history, stopper = [], _EarlyStopping(settings.patience, len(val_idx) > 0)
     y = torch.from_numpy(labels)
@@ -426,8 +433,12 @@ def train_full(model, task, inputs: _Inputs, labels, train_idx, val_idx, setting
             key = _validation_entry(task, labels, val_idx, val_logits, entry, (epoch,))
             entry["seconds"] = round(time.perf_counter() - started, 1)
             history.append(entry)
-            say(progress, f"  epoch {epoch + 1}{' (head only)' if frozen else ''}: loss {entry['train_loss']:.4f}"
-                + ("".join(f", val {k} {v:.2f}" for k, v in entry["val"].items()) if "val" in entry else "") + f" ({entry['seconds']} s)")
+            say(
+                progress,
+                f"  epoch {epoch + 1}{' (head only)' if frozen else ''}: loss {entry['train_loss']:.4f}"
+                + ("".join(f", val {k} {v:.2f}" for k, v in entry["val"].items()) if "val" in entry else "")
+                + f" ({entry['seconds']} s)",
+            )
             if stopper.update(key, model, entry):
                 break
     finally:
@@ -546,8 +557,13 @@ def _baseline(task, windows, parts, reported: str) -> dict:
         chosen_c.append(c)
     chosen, logits = _pooled(windows, parts, per_fold, reported)
     scores = _scores(task, windows, labels, chosen, logits)
-    return {"name": baseline.NAME, "metrics": summarise([scores["metrics"]]), "per_subject": _summarise_subjects([scores["per_subject"]]),
-            "C": chosen_c, "seconds": round(time.perf_counter() - started, 1)}
+    return {
+        "name": baseline.NAME,
+        "metrics": summarise([scores["metrics"]]),
+        "per_subject": _summarise_subjects([scores["per_subject"]]),
+        "C": chosen_c,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
 
 
 def _eegnet(settings, task, windows, parts, reported: str, device, progress) -> dict:
@@ -561,8 +577,7 @@ def _eegnet(settings, task, windows, parts, reported: str, device, progress) -> 
         per_fold = []
         for f, part in enumerate(parts):
             idx = {p: np.flatnonzero(part == p) for p in ("train", "val", "test")}
-            out = eegnet.train_and_predict(windows.x, labels, idx, task.n_classes, windows.sfreq, seed * 1000 + f,
-                                           metrics=task.metrics, device=str(device))
+            out = eegnet.train_and_predict(windows.x, labels, idx, task.n_classes, windows.sfreq, seed * 1000 + f, metrics=task.metrics, device=str(device))
             per_fold.append(out["logits"])
         chosen, logits = _pooled(windows, parts, per_fold, reported)
         per_seed.append({"seed": seed, **_scores(task, windows, labels, chosen, logits)})
@@ -583,8 +598,14 @@ def _summarise_subjects(per_seed: list[dict]) -> dict:
 
 
 def _save_logits(path: Path, windows, idx, logits) -> None:
-    np.savez(path, logits=logits, label=windows.label[idx], subject=windows.subject[idx].astype(str),
-             recording=windows.recording[idx].astype(str), start=windows.start[idx])
+    np.savez(
+        path,
+        logits=logits,
+        label=windows.label[idx],
+        subject=windows.subject[idx].astype(str),
+        recording=windows.recording[idx].astype(str),
+        start=windows.start[idx],
+    )
 
 
 def finetune(settings: FinetuneSettings, progress: bool = True) -> dict:
@@ -603,8 +624,11 @@ def finetune(settings: FinetuneSettings, progress: bool = True) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     (out / SETTINGS).write_text(json.dumps(asdict(settings), indent=1))
     (out / SPLIT).write_text(json.dumps({"split": settings.split, "folds": [f.to_dict() for f in folds]}, indent=1))
-    say(progress, f"{task.name}: {len(windows)} windows of {len(set(windows.subject))} subjects, {len(folds)} fold(s), "
-        f"scored on the {'test' if reported == 'test' else 'validation'} subjects; leakage check {leakage}")
+    say(
+        progress,
+        f"{task.name}: {len(windows)} windows of {len(set(windows.subject))} subjects, {len(folds)} fold(s), "
+        f"scored on the {'test' if reported == 'test' else 'validation'} subjects; leakage check {leakage}",
+    )
 
     baselines = {}
     if settings.baselines:
@@ -673,8 +697,12 @@ def finetune(settings: FinetuneSettings, progress: bool = True) -> dict:
 
     model_seconds = time.perf_counter() - model_started
     result = _result(settings, task, windows, folds, parts, per_seed, baselines, leakage, warnings, reported)
-    result["seconds"] = {"model": round(model_seconds, 1), "total": round(time.perf_counter() - run_started, 1),
-                         "device": str(device), "torch_threads": torch.get_num_threads()}
+    result["seconds"] = {
+        "model": round(model_seconds, 1),
+        "total": round(time.perf_counter() - run_started, 1),
+        "device": str(device),
+        "torch_threads": torch.get_num_threads(),
+    }
     write_result(out, result)
     return result
 
@@ -695,7 +723,13 @@ def _result(settings, task, windows, folds, parts, per_seed, baselines, leakage,
         "per_seed": per_seed,
         **baselines,
         "paper": dict(task.reported),
-        "windows": {"window_s": task.window_s, "crop_s": settings.crop_s, "montage": task.montage_description if settings.montage is None else settings.montage, "per_fold_sum": counts, "subjects": len(set(windows.subject))},
+        "windows": {
+            "window_s": task.window_s,
+            "crop_s": settings.crop_s,
+            "montage": task.montage_description if settings.montage is None else settings.montage,
+            "per_fold_sum": counts,
+            "subjects": len(set(windows.subject)),
+        },
         "model": {"config": config, "overrides": settings.config_overrides},
         "leakage_check": leakage,
         "warnings": warnings,
@@ -769,8 +803,12 @@ def evaluate_run(run, progress: bool = False) -> dict:
         scores = _scores(task, windows, labels, chosen, values)
         per_seed.append({**previous, reported: scores, "metrics": scores["metrics"], "per_subject": scores["per_subject"]})
         say(progress, f"seed {seed}: " + ", ".join(f"{k} {v:.2f}" for k, v in scores["metrics"].items()))
-    result = {**old, "metrics": summarise([s["metrics"] for s in per_seed]), "per_seed": per_seed,
-              "per_subject": _summarise_subjects([s["per_subject"] for s in per_seed])}
+    result = {
+        **old,
+        "metrics": summarise([s["metrics"] for s in per_seed]),
+        "per_seed": per_seed,
+        "per_subject": _summarise_subjects([s["per_subject"] for s in per_seed]),
+    }
     if settings.baselines:
         result["baseline"] = _baseline(task, windows, parts, reported)
     write_result(run, result)
@@ -783,4 +821,16 @@ def _merge(seed_dir: Path, fold: int) -> dict:
     return {**encoder, **{f"head.{k}": v for k, v in head.items()}}
 
 
-__all__ = ["RECIPES", "FinetuneSettings", "build_model", "evaluate_run", "finetune", "markdown_table", "model_label", "read_result", "resolve_device", "window_features", "window_logits"]
+__all__ = [
+    "RECIPES",
+    "FinetuneSettings",
+    "build_model",
+    "evaluate_run",
+    "finetune",
+    "markdown_table",
+    "model_label",
+    "read_result",
+    "resolve_device",
+    "window_features",
+    "window_logits",
+]

@@ -43,13 +43,26 @@ def signal_sha256(store_path, recording_id: str) -> str:
     return digest.hexdigest()
 
 
-def recording_fingerprints(store, recording_ids=None) -> list[dict]:
+def _metadata_sha256(store_path, recording_id: str) -> str | None:
+    """The recording's metadata digest: it covers the manifest, which holds the sha256 of every
+    stored file, so an unchanged digest means unchanged samples."""
+    from eegcorpus.store.remote import open_recording_group
+    from eegcorpus.store.writer import METADATA_DIGEST
+
+    return open_recording_group(str(store_path), recording_id).attrs.get(METADATA_DIGEST)
+
+
+def recording_fingerprints(store, recording_ids=None, known: dict | None = None) -> list[dict]:
     """Fingerprints of a store's recordings (all, or ``recording_ids``).
+
+    ``known``: ``(recording_id, metadata_sha256) -> signal_sha256`` from an earlier record of
+    the same store; a recording whose metadata digest is unchanged is not read and hashed again.
 
     Returns
     -------
     list of dict
-        ``recording_id``, ``dataset``, ``subject``, ``source_sha256``, ``signal_sha256``.
+        ``recording_id``, ``dataset``, ``subject``, ``source_sha256``, ``signal_sha256``,
+        ``metadata_sha256``.
     """
     from eegcorpus.store import Store, open_store
 
@@ -57,23 +70,30 @@ def recording_fingerprints(store, recording_ids=None) -> list[dict]:
     index = store.index
     if recording_ids is not None:
         index = index.loc[[r for r in recording_ids if r in index.index]]
-    return [
-        {
-            "recording_id": rid,
-            "dataset": str(row["dataset"]),
-            "subject": str(row["subject"]),
-            "source_sha256": str(row["source_sha256"] or ""),
-            "signal_sha256": signal_sha256(store.path, rid),
-        }
-        for rid, row in index.iterrows()
-    ]
+    known = known or {}
+    out = []
+    for rid, row in index.iterrows():
+        metadata = _metadata_sha256(store.path, rid)
+        signal = known.get((rid, metadata)) if metadata else None
+        out.append(
+            {
+                "recording_id": rid,
+                "dataset": str(row["dataset"]),
+                "subject": str(row["subject"]),
+                "source_sha256": str(row["source_sha256"] or ""),
+                "signal_sha256": signal or signal_sha256(store.path, rid),
+                "metadata_sha256": metadata,
+            }
+        )
+    return out
 
 
 def pretraining_fingerprints(stores, previous: str | None = None, note: str | None = None) -> str:
     """The ``fingerprints`` entry of a pretraining checkpoint (a JSON string).
 
     ``previous``: the entry of the checkpoint a run resumes from; its recordings are kept, so a
-    store rebuilt between two parts of a run adds to the record rather than replacing it.
+    store rebuilt between two parts of a run adds to the record rather than replacing it, and
+    recordings it holds unchanged (same metadata digest) are not hashed again.
     """
     stores = [str(s) for s in (stores if isinstance(stores, (list, tuple)) else [stores])]
     recordings = {}
@@ -81,11 +101,13 @@ def pretraining_fingerprints(stores, previous: str | None = None, note: str | No
         for fp in json.loads(previous).get("recordings", []):
             recordings[(fp["source_sha256"], fp["signal_sha256"])] = fp
     for path in stores:
-        for fp in recording_fingerprints(path):
+        # a resumed run does not hash again what it hashed when it started
+        known = {(fp["recording_id"], fp.get("metadata_sha256")): fp["signal_sha256"] for fp in recordings.values() if fp.get("store") == path}
+        for fp in recording_fingerprints(path, known=known):
             recordings[(fp["source_sha256"], fp["signal_sha256"])] = {**fp, "store": path}
     record = {
         "stores": sorted(set(stores) | (set(json.loads(previous).get("stores", [])) if previous else set())),
-        "recorded": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "recorded": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "recordings": sorted(recordings.values(), key=lambda fp: (fp.get("store", ""), fp["recording_id"])),
     }
     if note:
@@ -216,7 +238,7 @@ def stamp_run(run, out=None, force: bool = False) -> Path:
         if not path.exists():
             raise FileNotFoundError(f"{path} is missing; {run} is not a pretraining run folder.")
     stores = json.loads(settings_path.read_text())["stores"]
-    started = dt.datetime.fromtimestamp(settings_path.stat().st_mtime, dt.timezone.utc)
+    started = dt.datetime.fromtimestamp(settings_path.stat().st_mtime, dt.UTC)
     late = []
     for path in stores:
         for entry in open_store(path).builds:

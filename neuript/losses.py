@@ -21,8 +21,7 @@ def log_prior(labels: np.ndarray, n_classes: int) -> torch.Tensor:
     return torch.tensor(np.log(np.maximum(counts, 1.0) / counts.sum()), dtype=torch.float32)
 
 
-def balanced_loss(logits: torch.Tensor, labels: torch.Tensor, prior: torch.Tensor, prior_scale: float = 1.0,
-                  label_smoothing: float = 0.0) -> torch.Tensor:
+def balanced_loss(logits: torch.Tensor, labels: torch.Tensor, prior: torch.Tensor, prior_scale: float = 1.0, label_smoothing: float = 0.0) -> torch.Tensor:
     """Bal-BCE (one logit) or the balanced cross-entropy (one logit per class).
 
     Parameters

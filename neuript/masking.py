@@ -41,9 +41,7 @@ __all__ = [
 ]
 
 
-def sample_ratios(
-    batch: int, choices: Sequence[float] = NEURIPT_RATIOS, generator: torch.Generator | None = None
-) -> Tensor:
+def sample_ratios(batch: int, choices: Sequence[float] = NEURIPT_RATIOS, generator: torch.Generator | None = None) -> Tensor:
     """Draw one masking ratio per sample, uniformly from ``choices``.
 
     Returns a float tensor ``[batch]`` whose values are all members of ``choices``.

@@ -62,8 +62,7 @@ class NeurIPT(nn.Module):
         moe = {"noise_std": cfg.router_noise_std, "w_importance": cfg.w_importance, "capacity_factor": cfg.capacity_factor}
         self.merges = nn.ModuleList(TokenMerge(d, f) if f > 1 else nn.Identity() for f in cfg.merge_factors)
         self.blocks = nn.ModuleList(
-            TwoStageBlock(d, cfg.n_heads, cfg.d_ff, e, cfg.expert_hidden, cfg.dropout, cfg.attention_dropout, **moe)
-            for e in cfg.experts_per_layer
+            TwoStageBlock(d, cfg.n_heads, cfg.d_ff, e, cfg.expert_hidden, cfg.dropout, cfg.attention_dropout, **moe) for e in cfg.experts_per_layer
         )
         self.pretraining = pretraining
         if pretraining:
@@ -80,8 +79,9 @@ class NeurIPT(nn.Module):
                 nn.init.zeros_(layer.predict.bias)
 
     # ----------------------------------------------------------------------------- encoder
-    def encode(self, x: Tensor, pos: Tensor, ch_mask: Tensor, masked: Tensor | None = None,
-               use_mask_token: Tensor | None = None, use_random: Tensor | None = None) -> EncoderOutput:
+    def encode(
+        self, x: Tensor, pos: Tensor, ch_mask: Tensor, masked: Tensor | None = None, use_mask_token: Tensor | None = None, use_random: Tensor | None = None
+    ) -> EncoderOutput:
         """Run the encoder; with ``masked`` [B, C, T] those tokens are hidden from attention."""
         b, c, t = x.shape
         ch_mask = ch_mask.bool()
@@ -115,8 +115,9 @@ class NeurIPT(nn.Module):
         return EncoderOutput(levels, masked_levels, aux, loads)
 
     # ----------------------------------------------------------------------------- pretraining
-    def pretrain_step(self, x: Tensor, pos: Tensor, ch_mask: Tensor, ratio: float | Tensor | None = None,
-                      generator: torch.Generator | None = None) -> PretrainOutput:
+    def pretrain_step(
+        self, x: Tensor, pos: Tensor, ch_mask: Tensor, ratio: float | Tensor | None = None, generator: torch.Generator | None = None
+    ) -> PretrainOutput:
         """Amplitude-Aware Masked Pretraining on one batch.
 
         ``ratio``: the masking ratio (scalar or per sample); None draws one per sample from the
@@ -131,10 +132,7 @@ class NeurIPT(nn.Module):
         masked = amplitude_aware_mask(x, ratio, generator, valid=ch_mask)
         use_mask_token, use_random = bert_corruption(masked, generator=generator)
         enc = self.encode(x, pos, ch_mask, masked, use_mask_token, use_random)
-        memory = [
-            torch.where(m.unsqueeze(-1), self.memory_mask_token.to(h.dtype), h) if m is not None else h
-            for h, m in zip(enc.levels, enc.masked)
-        ]
+        memory = [torch.where(m.unsqueeze(-1), self.memory_mask_token.to(h.dtype), h) if m is not None else h for h, m in zip(enc.levels, enc.masked)]
         b, c, t = x.shape
         queries = (self.temporal(t)[None, None] + self.electrodes(pos, ch_mask)[:, :, None]).to(memory[0].dtype)
         queries = queries.expand(b, c, t, -1)

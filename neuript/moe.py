@@ -164,9 +164,7 @@ class ProgressiveMoE(nn.Module):
         self.w_importance = w_importance
         self.w_balance = w_balance
         self.shared = SwiGLU(d_model, shared_hidden, dropout)
-        self.experts = nn.ModuleList(
-            SwiGLU(d_model, expert_hidden, dropout) for _ in range(n_experts)
-        )
+        self.experts = nn.ModuleList(SwiGLU(d_model, expert_hidden, dropout) for _ in range(n_experts))
         self.router = nn.Linear(d_model, n_experts)
 
     def capacity(self, n_valid: Tensor) -> Tensor | None:
@@ -180,11 +178,7 @@ class ProgressiveMoE(nn.Module):
         """Route ``x [..., d]`` (``token_mask [...]``, True = real token); see :class:`Routing`."""
         x = x.reshape(-1, x.shape[-1])
         n = x.shape[0]
-        valid = (
-            torch.ones(n, dtype=torch.bool, device=x.device)
-            if token_mask is None
-            else token_mask.reshape(-1).to(device=x.device, dtype=torch.bool)
-        )
+        valid = torch.ones(n, dtype=torch.bool, device=x.device) if token_mask is None else token_mask.reshape(-1).to(device=x.device, dtype=torch.bool)
         with torch.autocast(device_type=x.device.type, enabled=False):
             logits = F.linear(x.float(), self.router.weight.float(), self.router.bias.float())
         if self.training and self.noise_std > 0:
@@ -210,9 +204,7 @@ class ProgressiveMoE(nn.Module):
         # unbiased variance as in the code; a single expert has none
         var = importance.var() if self.n_experts > 1 else importance.new_zeros(())
         l_importance = var / (importance.mean() ** 2 + 1e-8)
-        counts = torch.zeros(self.n_experts, device=valid.device).index_add_(
-            0, routing.experts.reshape(-1), valid[:, None].expand(-1, self.top_k).reshape(-1)
-        )
+        counts = torch.zeros(self.n_experts, device=valid.device).index_add_(0, routing.experts.reshape(-1), valid[:, None].expand(-1, self.top_k).reshape(-1))
         load = counts / (n_valid * self.top_k)  # f_e: sums to 1 when any token is valid
         l_balance = self.n_experts * (load * importance / n_valid).sum()
         return self.w_importance * l_importance + self.w_balance * l_balance, load
@@ -267,9 +259,7 @@ class ProgressiveMoE(nn.Module):
         return _num_params(self)
 
 
-def make_ffn(
-    d_model: int, n_experts: int, d_ff: int, expert_hidden: int, **moe_kwargs
-) -> nn.Module:
+def make_ffn(d_model: int, n_experts: int, d_ff: int, expert_hidden: int, **moe_kwargs) -> nn.Module:
     """One TSA FFN: ``DenseFFN(d_model, d_ff)`` for ``n_experts == 0``, else a
     :class:`ProgressiveMoE` with a shared expert of hidden ``d_ff`` and routed experts of hidden
     ``expert_hidden``. ``dropout`` also reaches the dense FFN; other kwargs only apply to the MoE.

@@ -46,8 +46,16 @@ class ParamGroup:
     first_step: int = 0
 
 
-def configure_optimizer(groups: list[ParamGroup], total_steps: int, *, weight_decay: float, betas=(0.9, 0.999),
-                        warmup: float = 0.1, div_factor: float = 25.0, final_div_factor: float = 1e4):
+def configure_optimizer(
+    groups: list[ParamGroup],
+    total_steps: int,
+    *,
+    weight_decay: float,
+    betas=(0.9, 0.999),
+    warmup: float = 0.1,
+    div_factor: float = 25.0,
+    final_div_factor: float = 1e4,
+):
     """AdamW over ``groups`` and a ``LambdaLR`` giving each group its own OneCycle window.
 
     Returns

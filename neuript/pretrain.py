@@ -75,8 +75,13 @@ def _stream(settings: PretrainSettings):
 
     stores = [open_store(s, settings.storage_options or None) for s in settings.stores]
     return WindowStream(
-        stores, WindowSpec(settings.window_s), montage=settings.montage, reject_uv=settings.reject_uv,
-        a_law=settings.a_law, seed=settings.seed, batch_size=settings.batch_size,
+        stores,
+        WindowSpec(settings.window_s),
+        montage=settings.montage,
+        reject_uv=settings.reject_uv,
+        a_law=settings.a_law,
+        seed=settings.seed,
+        batch_size=settings.batch_size,
     )
 
 
@@ -106,8 +111,14 @@ def pretrain(settings: PretrainSettings, resume: bool = False, progress: bool = 
 def _pretrain(settings: PretrainSettings, resume: bool, progress: bool, ctx) -> dict:
     from neuript.distributed import (
         RANK_SEED_STRIDE,
-        gather_resume_state, lockstep, pretrain_step_fn, rank_seed, reduce_metrics, restore_rng,
-        resume_positions, saved_positions,
+        gather_resume_state,
+        lockstep,
+        pretrain_step_fn,
+        rank_seed,
+        reduce_metrics,
+        restore_rng,
+        resume_positions,
+        saved_positions,
     )
 
     out = Path(settings.out)
@@ -181,12 +192,23 @@ def _pretrain(settings: PretrainSettings, resume: bool, progress: bool, ctx) -> 
                 positions[int(batch["worker"])] = int(batch["position"].max())
                 elapsed = time.perf_counter() - started
                 if windows_log is not None:
-                    windows_log.write(json.dumps({"step": step, "rank": ctx.rank, "recording": [recording_ids[r] for r in batch["recording"].tolist()], "start": batch["start"].tolist()}) + "\n")
+                    windows_log.write(
+                        json.dumps(
+                            {
+                                "step": step,
+                                "rank": ctx.rank,
+                                "recording": [recording_ids[r] for r in batch["recording"].tolist()],
+                                "start": batch["start"].tolist(),
+                            }
+                        )
+                        + "\n"
+                    )
                     windows_log.flush()
                 # Over ranks: mean losses, total tokens per second, mean expert loads.
                 sums, loads = reduce_metrics(
                     [float(result.loss.detach()), float(result.recon_loss), float(result.aux_loss), x.numel() / elapsed],
-                    [load for load in result.loads if load.numel()], ctx,
+                    [load for load in result.loads if load.numel()],
+                    ctx,
                 )
                 last = {
                     "step": step,

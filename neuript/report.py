@@ -56,7 +56,9 @@ def markdown_table(results: list[dict]) -> str:
         lines.append(f"| {label} | {seeds} | " + " | ".join(_cell(metrics.get(n)) for n in names) + f" | {_minutes(seconds)} |")
     for result in results:
         seconds = result.get("seconds", {}).get("model")
-        lines.append(f"| {model_label(result)} | {len(result['seeds'])} | " + " | ".join(_cell(result["metrics"].get(n)) for n in names) + f" | {_minutes(seconds)} |")
+        lines.append(
+            f"| {model_label(result)} | {len(result['seeds'])} | " + " | ".join(_cell(result["metrics"].get(n)) for n in names) + f" | {_minutes(seconds)} |"
+        )
     if first.get("paper"):
         lines.append("| NeurIPT, paper (its full dataset and split, test subjects) | - | " + " | ".join(_cell(first["paper"].get(n)) for n in names) + " | - |")
     split = first["split"]
@@ -83,8 +85,11 @@ def subject_table(results: list[dict], metric: str = "balanced_accuracy") -> str
         return ""
     _check_same(results)
     first = results[0]
-    columns = [(label, first[key]["per_subject"]) for key, label in (("baseline", "band power"), ("eegnet", "EEGNet"))
-               if first.get(key) and "per_subject" in first[key]]
+    columns = [
+        (label, first[key]["per_subject"])
+        for key, label in (("baseline", "band power"), ("eegnet", "EEGNet"))
+        if first.get(key) and "per_subject" in first[key]
+    ]
     columns += [(model_label(r).replace("neuript ", ""), r.get("per_subject", {})) for r in results]
     subjects = list(dict.fromkeys(s for _, table in columns for s in table))
     lines = [f"| subject | {' | '.join(label for label, _ in columns)} |", "|---|" + "---|" * len(columns)]

@@ -243,8 +243,8 @@ def read_split_file(path) -> list[SubjectSplit]:
     for entry in entries:
         if not isinstance(entry, dict) or not {"train", "test"} <= set(entry) or set(entry) - {"train", "val", "test", "note"}:
             raise ValueError(
-                f"Split file {path} must hold {{\"train\": [...], \"val\": [...], \"test\": [...]}} "
-                f"(or {{\"folds\": [...]}} of those), got keys {sorted(entry) if isinstance(entry, dict) else type(entry).__name__}."
+                f'Split file {path} must hold {{"train": [...], "val": [...], "test": [...]}} '
+                f'(or {{"folds": [...]}} of those), got keys {sorted(entry) if isinstance(entry, dict) else type(entry).__name__}.'
             )
         out.append(SubjectSplit(tuple(entry["train"]), tuple(entry.get("val", ())), tuple(entry["test"])))
     return out

@@ -33,7 +33,6 @@ import numpy as np
 from eegcorpus._validate import check_option
 from eegcorpus.loader.montage import TEN_TWENTY, get_montage
 
-
 #: BCIC-IV-2A: the paper feeds "16 bipolar pairs" of the 22 electrodes without listing them.
 #: Ours: the 13 front-to-back neighbours over the sensorimotor strip (FC->C, C->CP, CP->P),
 #: the midline Fz-FCz, and the two lateral pairs C5-C3 and C4-C6, left/right symmetric.
@@ -331,10 +330,7 @@ def load_windows(task: Task | str, stores, subjects=None, montage=None, max_gb: 
         data = resolved.apply(np.asarray(signal.values, dtype=np.float32))
         total += len(starts) * data.shape[0] * length * 4
         if total > max_gb * 1e9:
-            raise MemoryError(
-                f"The {task.name} windows would take more than {max_gb:g} GB in memory; pass a subset of "
-                f"subjects (or raise max_gb)."
-            )
+            raise MemoryError(f"The {task.name} windows would take more than {max_gb:g} GB in memory; pass a subset of subjects (or raise max_gb).")
         windows = np.stack([data[:, s : s + length] for s in starts]).astype(np.float32)
         n = len(starts)
         parts["x"].append(windows)
@@ -375,10 +371,10 @@ __all__ = [
     "TASK_MONTAGES",
     "TASK_WINDOWS",
     "TEN_TWENTY",
-    "scalp_average_reference",
     "Task",
     "TaskWindows",
     "get_task",
     "load_windows",
+    "scalp_average_reference",
     "task_names",
 ]

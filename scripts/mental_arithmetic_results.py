@@ -57,8 +57,10 @@ def main(argv=None) -> int:
 
     ma, ma_train, mmidb = stores / "mental_arithmetic", stores / "mental_arithmetic_train", stores / "eegmmidb"
     step("build mental_arithmetic", [eegcorpus, "build", "mental_arithmetic", "--raw", args.data / "eegmat", "--out", ma, "--no-progress"])
-    step("build mental_arithmetic training subjects", [eegcorpus, "build", "mental_arithmetic", "--raw", args.data / "eegmat", "--out", ma_train,
-                                                        "--subjects", "1-28", "--no-progress"])
+    step(
+        "build mental_arithmetic training subjects",
+        [eegcorpus, "build", "mental_arithmetic", "--raw", args.data / "eegmat", "--out", ma_train, "--subjects", "1-28", "--no-progress"],
+    )
     step("build eegmmidb", [eegcorpus, "build", "eegmmidb", "--raw", args.data / "eegmmidb", "--out", mmidb, "--no-progress"])
     pretrain = runs / "pretrain"
     # --resume: an interrupted run continues from its checkpoint, a finished one has nothing to do

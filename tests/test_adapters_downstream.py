@@ -14,7 +14,7 @@ import dataclasses
 import datetime as dt
 import shutil
 import struct
-from functools import lru_cache
+from functools import cache
 from pathlib import PurePosixPath
 
 import numpy as np
@@ -31,11 +31,10 @@ from eegcorpus.datasets import get_adapter
 from eegcorpus.readers import read_recording
 from eegcorpus.store import open_store
 
-
 # ------------------------------------------------------------------ real signal helpers
 
 
-@lru_cache(maxsize=None)
+@cache
 def _mmidb(run: int):
     return read_recording(shared_path("eegmmidb", "S001", f"S001R{run:02d}.edf"))
 
@@ -67,16 +66,15 @@ def _mmidb_channels(names, runs=(3,), up=1, down=1, seconds=None) -> np.ndarray:
 def _write_edf(path, names, signals, rates, *, start=None, annotations=(), dims=None, plus=True):
     """Write an EDF(+) with pyedflib, one physical range per channel from its own data."""
     headers = []
-    for i, (name, sig, rate) in enumerate(zip(names, signals, rates)):
+    for name, sig, rate in zip(names, signals, rates):
         peak = float(np.ceil(np.abs(sig).max())) + 1.0
-        headers.append(
-            highlevel.make_signal_header(
-                name, dimension=(dims or {}).get(name, "uV"), sample_frequency=rate, physical_min=-peak, physical_max=peak
-            )
-        )
+        headers.append(highlevel.make_signal_header(name, dimension=(dims or {}).get(name, "uV"), sample_frequency=rate, physical_min=-peak, physical_max=peak))
     header = {"startdate": start or dt.datetime(2010, 1, 1, 10, 0, 0), "annotations": [list(a) for a in annotations]}
     ok = highlevel.write_edf(
-        str(path), [np.asarray(s, dtype=np.float64) for s in signals], headers, header,
+        str(path),
+        [np.asarray(s, dtype=np.float64) for s in signals],
+        headers,
+        header,
         file_type=pyedflib.FILETYPE_EDFPLUS if plus else pyedflib.FILETYPE_EDF,
     )
     assert ok
@@ -464,7 +462,25 @@ def test_mumtaz2016(tmp_path):
     assert (index["n_channels"] == 20).all()
     stored = store.recording("mumtaz2016.MDD_S1_EO")
     assert [str(n) for n in stored["ch_name"].values][:19] == [
-        "Fp1", "Fp2", "F3", "F4", "C3", "C4", "P3", "P4", "O1", "O2", "F7", "F8", "T7", "T8", "P7", "P8", "Fz", "Cz", "Pz",
+        "Fp1",
+        "Fp2",
+        "F3",
+        "F4",
+        "C3",
+        "C4",
+        "P3",
+        "P4",
+        "O1",
+        "O2",
+        "F7",
+        "F8",
+        "T7",
+        "T8",
+        "P7",
+        "P8",
+        "Fz",
+        "Cz",
+        "Pz",
     ]
     assert store.attrs("mumtaz2016.MDD_S1_EO")["provenance"]["dropped_channels"] == {"EEG 23A-23R": "type misc"}
     ev = store.events()

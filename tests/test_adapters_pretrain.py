@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.io
+from conftest import shared_path
 from scipy.signal import resample_poly
 
-from conftest import shared_path
 from eegcorpus import read_recording
 from eegcorpus.build import build
 from eegcorpus.channels import canonical_name
@@ -210,8 +210,7 @@ def test_seed_v(tmp_path):
 # --------------------------------------------------------------------------------------------
 # Grasp-and-Lift
 
-GAL_CHANNELS = ("Fp1 Fp2 F7 F3 Fz F4 F8 FC5 FC1 FC2 FC6 T7 C3 Cz C4 T8 TP9 CP5 CP1 CP2 CP6 TP10 P7 P3 Pz P4 P8 "
-                "PO9 O1 Oz O2 PO10").split()  # fmt: skip
+GAL_CHANNELS = ["Fp1", "Fp2", "F7", "F3", "Fz", "F4", "F8", "FC5", "FC1", "FC2", "FC6", "T7", "C3", "Cz", "C4", "T8", "TP9", "CP5", "CP1", "CP2", "CP6", "TP10", "P7", "P3", "Pz", "P4", "P8", "PO9", "O1", "Oz", "O2", "PO10"]  # fmt: skip
 
 
 def write_gal(folder: Path, subject: int, series: int, signal: np.ndarray, events: dict | None) -> None:
@@ -281,9 +280,7 @@ def test_grasp_and_lift_events_must_match_the_data(tmp_path, mmidb):
 # --------------------------------------------------------------------------------------------
 # Inria BCI Challenge
 
-INRIA_CHANNELS = ("Fp1 Fp2 AF7 AF3 AF4 AF8 F7 F5 F3 F1 Fz F2 F4 F6 F8 FT7 FC5 FC3 FC1 FCz FC2 FC4 FC6 FT8 T7 C5 "
-                  "C3 C1 Cz C2 C4 C6 T8 TP7 CP5 CP3 CP1 CPz CP2 CP4 CP6 TP8 P7 P5 P3 P1 Pz P2 P4 P6 P8 PO7 POz "
-                  "PO8 O1 O2").split()  # fmt: skip
+INRIA_CHANNELS = ["Fp1", "Fp2", "AF7", "AF3", "AF4", "AF8", "F7", "F5", "F3", "F1", "Fz", "F2", "F4", "F6", "F8", "FT7", "FC5", "FC3", "FC1", "FCz", "FC2", "FC4", "FC6", "FT8", "T7", "C5", "C3", "C1", "Cz", "C2", "C4", "C6", "T8", "TP7", "CP5", "CP3", "CP1", "CPz", "CP2", "CP4", "CP6", "TP8", "P7", "P5", "P3", "P1", "Pz", "P2", "P4", "P6", "P8", "PO7", "POz", "PO8", "O1", "O2"]  # fmt: skip
 
 
 def write_inria(path: Path, signal: np.ndarray, eog: np.ndarray, feedback_s) -> None:
@@ -304,9 +301,9 @@ def test_inria_bci(tmp_path, mmidb):
     write_inria(raw / "train" / "Data_S02_Sess01.csv", train[:-1], train[-1], [5, 15, 25])
     test = real_eeg(mmidb, [*INRIA_CHANNELS, "Fpz"], 200.0, 40.0, start_s=60.0)
     write_inria(raw / "test" / "Data_S01_Sess01.csv", test[:-1], test[-1], [10, 20])
-    pd.DataFrame(
-        {"IdFeedBack": ["S02_Sess01_FB001", "S02_Sess01_FB002", "S02_Sess01_FB003", "S02_Sess02_FB001"], "Prediction": [1, 0, 1, 0]}
-    ).to_csv(raw / "TrainLabels.csv", index=False)
+    pd.DataFrame({"IdFeedBack": ["S02_Sess01_FB001", "S02_Sess01_FB002", "S02_Sess01_FB003", "S02_Sess02_FB001"], "Prediction": [1, 0, 1, 0]}).to_csv(
+        raw / "TrainLabels.csv", index=False
+    )
 
     adapter = get_adapter("inria_bci")
     sources = adapter.find(raw)
@@ -334,9 +331,7 @@ def test_inria_bci(tmp_path, mmidb):
     assert best_match(stored.isel(channel=28).values, bandpass_64(train[:-1], 200.0)[:, : stored.shape[1]]) == 28
 
     # Labels out of step with the feedback onsets are refused, not shifted.
-    pd.DataFrame({"IdFeedBack": ["S02_Sess01_FB001", "S02_Sess01_FB002"], "Prediction": [1, 0]}).to_csv(
-        raw / "TrainLabels.csv", index=False
-    )
+    pd.DataFrame({"IdFeedBack": ["S02_Sess01_FB001", "S02_Sess01_FB002"], "Prediction": [1, 0]}).to_csv(raw / "TrainLabels.csv", index=False)
     from eegcorpus.errors import ReaderError
 
     with pytest.raises(ReaderError, match="2 labels for S02_Sess01 but .* has 3 feedback onsets"):
@@ -518,9 +513,7 @@ def test_spis_resting(tmp_path, mmidb):
     assert rec.sfreq == 256.0 and rec.ch_names[:2] == ["Fp1", "AF7"] and rec.ch_names[-2:] == ["EXG1", "EXG2"]
     assert rec.ch_types[-2:] == ["misc", "misc"]
     np.testing.assert_allclose(rec.data, closed.astype(np.float32), rtol=1e-5, atol=1e-3)  # back in uV
-    assert adapter.events(sources[0], rec).to_dict("records") == [
-        {"onset": 0.0, "duration": 40.0, "description": "eyes_closed", "label": "eyes_closed"}
-    ]
+    assert adapter.events(sources[0], rec).to_dict("records") == [{"onset": 0.0, "duration": 40.0, "description": "eyes_closed", "label": "eyes_closed"}]
 
     out = tmp_path / "store"
     result = build("spis_resting", raw, out, progress=False)

@@ -15,26 +15,45 @@ from pathlib import Path
 import numpy as np
 import pyedflib
 import pytest
-from pyedflib import highlevel
-from scipy.signal import resample_poly, butter, sosfiltfilt
-
 from conftest import shared_path
+from pyedflib import highlevel
+from scipy.signal import butter, resample_poly, sosfiltfilt
+
 from eegcorpus.build import build
 from eegcorpus.channels import canonical_name
 from eegcorpus.datasets import get_adapter
+from eegcorpus.datasets._tuh import AnnotationError, read_tuh_csv
 from eegcorpus.datasets.base import LayoutError
 from eegcorpus.datasets.siena import read_seizure_list
-from eegcorpus.datasets._tuh import AnnotationError, read_tuh_csv
 from eegcorpus.readers import read_recording
 from eegcorpus.store import open_store
 
 #: TUH electrode -> the EEGMMIDB channel (canonical name) whose signal it carries. T1/T2 and
 #: A1/A2 have no EEGMMIDB counterpart; nearby electrodes stand in (only the names matter there).
 TUH_SOURCE = {
-    "FP1": "Fp1", "FP2": "Fp2", "F3": "F3", "F4": "F4", "C3": "C3", "C4": "C4", "P3": "P3",
-    "P4": "P4", "O1": "O1", "O2": "O2", "F7": "F7", "F8": "F8", "T3": "T7", "T4": "T8",
-    "T5": "P7", "T6": "P8", "FZ": "Fz", "CZ": "Cz", "PZ": "Pz", "A1": "T9", "A2": "T10",
-    "T1": "FT7", "T2": "FT8",
+    "FP1": "Fp1",
+    "FP2": "Fp2",
+    "F3": "F3",
+    "F4": "F4",
+    "C3": "C3",
+    "C4": "C4",
+    "P3": "P3",
+    "P4": "P4",
+    "O1": "O1",
+    "O2": "O2",
+    "F7": "F7",
+    "F8": "F8",
+    "T3": "T7",
+    "T4": "T8",
+    "T5": "P7",
+    "T6": "P8",
+    "FZ": "Fz",
+    "CZ": "Cz",
+    "PZ": "Pz",
+    "A1": "T9",
+    "A2": "T10",
+    "T1": "FT7",
+    "T2": "FT8",
 }
 TEN_TWENTY = ["FP1", "FP2", "F3", "F4", "C3", "C4", "P3", "P4", "O1", "O2", "F7", "F8", "T3", "T4", "T5", "T6", "FZ", "CZ", "PZ"]
 #: The 23 monopolar channels LaBraM keeps, T1/T2 included.
@@ -60,8 +79,13 @@ def eeg():
 
 def _header(label: str, sfreq: float, dimension: str = "uV", limit: float = 5000.0) -> dict:
     return highlevel.make_signal_header(
-        label, dimension=dimension, sample_frequency=sfreq, physical_min=-limit, physical_max=limit,
-        digital_min=-32767, digital_max=32767,
+        label,
+        dimension=dimension,
+        sample_frequency=sfreq,
+        physical_min=-limit,
+        physical_max=limit,
+        digital_min=-32767,
+        digital_max=32767,
     )
 
 
@@ -271,11 +295,17 @@ def tusz_raw(tmp_path_factory, eeg):
     root = tmp_path_factory.mktemp("tusz")
     # A linked-ear file: the card's drop list spells "-REF", these channels end in "-LE".
     le = write_tuh_edf(root / "edf/train/aaaaaaac/s001_2002/02_tcp_le/aaaaaaac_s001_t000.edf", eeg, suffix="LE", sfreq=256, start_s=20)
-    write_text(le.with_suffix(".csv_bi"), nedc_csv("aaaaaaac_s001_t000", [
-        "TERM,0.0000,12.0000,bckg,1.0000",
-        "TERM,12.0000,20.5000,seiz,1.0000",
-        "TERM,20.5000,32.0000,bckg,1.0000",
-    ]))
+    write_text(
+        le.with_suffix(".csv_bi"),
+        nedc_csv(
+            "aaaaaaac_s001_t000",
+            [
+                "TERM,0.0000,12.0000,bckg,1.0000",
+                "TERM,12.0000,20.5000,seiz,1.0000",
+                "TERM,20.5000,32.0000,bckg,1.0000",
+            ],
+        ),
+    )
     write_text(le.with_suffix(".csv"), nedc_csv("aaaaaaac_s001_t000", ["FP1-F7,12.0000,20.5000,fnsz,1.0000"]))
     write_tuh_edf(root / "edf/dev/aaaaaajy/s003_2003/01_tcp_ar/aaaaaajy_s003_t001.edf", eeg, sfreq=250, start_s=70)
     return root
@@ -339,11 +369,17 @@ def test_tusz_build(tusz_raw, tmp_path):
 def tuar_raw(tmp_path_factory, eeg):
     root = tmp_path_factory.mktemp("tuar")
     ar = write_tuh_edf(root / "edf/01_tcp_ar/aaaaaaju_s005_t000.edf", eeg, sfreq=256, start_s=5)
-    write_text(ar.with_suffix(".csv"), nedc_csv("aaaaaaju_s005_t000", [
-        "FP1-F7,1.5000,4.0000,eyem,1.0000",
-        "T3-T5,10.0000,12.2500,musc,1.0000",
-        "FP2-F8,1.5000,4.0000,eyem_musc,1.0000",
-    ]))
+    write_text(
+        ar.with_suffix(".csv"),
+        nedc_csv(
+            "aaaaaaju_s005_t000",
+            [
+                "FP1-F7,1.5000,4.0000,eyem,1.0000",
+                "T3-T5,10.0000,12.2500,musc,1.0000",
+                "FP2-F8,1.5000,4.0000,eyem_musc,1.0000",
+            ],
+        ),
+    )
     write_tuh_edf(root / "edf/02_tcp_le/aaaaaakb_s001_t002.edf", eeg, TEN_TWENTY + ["A1", "A2"], suffix="LE", sfreq=250, start_s=50, extras=False)
     return root
 
@@ -418,11 +454,17 @@ def test_tuep_build(tuep_raw, tmp_path):
 def tusl_raw(tmp_path_factory, eeg):
     root = tmp_path_factory.mktemp("tusl")
     edf = write_tuh_edf(root / "edf/aaaaaakd/s001_2008/01_tcp_ar/aaaaaakd_s001_t000.edf", eeg, sfreq=256, start_s=15)
-    write_text(edf.with_suffix(".csv"), nedc_csv("aaaaaakd_s001_t000", [
-        "TERM,0.0000,10.0000,bckg,1.0000",
-        "TERM,10.0000,20.0000,slow,1.0000",
-        "TERM,20.0000,32.0000,bckg,1.0000",
-    ]))
+    write_text(
+        edf.with_suffix(".csv"),
+        nedc_csv(
+            "aaaaaakd_s001_t000",
+            [
+                "TERM,0.0000,10.0000,bckg,1.0000",
+                "TERM,10.0000,20.0000,slow,1.0000",
+                "TERM,20.0000,32.0000,bckg,1.0000",
+            ],
+        ),
+    )
     return root
 
 
@@ -447,8 +489,35 @@ def test_two_copies_of_a_recording_are_refused(tmp_path, eeg):
 # -------------------------------------------------------------------------------------- Siena
 
 #: Siena's scalp channels that EEGMMIDB also has (F9/F10 are missing there).
-SIENA_EEG = ["Fp1", "F3", "C3", "P3", "O1", "F7", "T3", "T5", "Fc1", "Fc5", "Cp1", "Cp5", "Fz", "Cz", "Pz",
-             "Fp2", "F4", "C4", "P4", "O2", "F8", "T4", "T6", "Fc2", "Fc6", "Cp2", "Cp6"]
+SIENA_EEG = [
+    "Fp1",
+    "F3",
+    "C3",
+    "P3",
+    "O1",
+    "F7",
+    "T3",
+    "T5",
+    "Fc1",
+    "Fc5",
+    "Cp1",
+    "Cp5",
+    "Fz",
+    "Cz",
+    "Pz",
+    "Fp2",
+    "F4",
+    "C4",
+    "P4",
+    "O2",
+    "F8",
+    "T4",
+    "T6",
+    "Fc2",
+    "Fc6",
+    "Cp2",
+    "Cp6",
+]
 SEIZURE_LIST = """Seizures list: PN00
 
 Seizure n 1

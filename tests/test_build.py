@@ -11,9 +11,9 @@ import mne
 import numpy as np
 import pytest
 import xarray as xr
+from conftest import EEGMMIDB_SUBJECTS, MENTAL_ARITHMETIC_SUBJECTS, shared_path
 from typer.testing import CliRunner
 
-from conftest import EEGMMIDB_SUBJECTS, MENTAL_ARITHMETIC_SUBJECTS, shared_path
 from eegcorpus.build import build
 from eegcorpus.cli import app
 from eegcorpus.pipeline.profiles import BUILTIN_PROFILES, load_profile
@@ -107,6 +107,34 @@ def test_mental_arithmetic_matches_an_mne_pipeline_in_value(tmp_path, name):
     _assert_matches_in_value(ours.values, theirs, quantum_uv=0.1, edge=2 * 128)
 
 
+def test_a_recording_goes_back_into_mne(eegmmidb_store):
+    """``Store.to_mne`` against the original file read by MNE and put through the same profile:
+    the same signal in volts (in value, as above), the annotations and measurement date of the
+    file, and each electrode where MNE's own standard_1005 montage puts it in the head frame."""
+    raw = mne.io.read_raw_edf(shared_path("eegmmidb", "S001", "S001R04.edf"), preload=True)
+    ours = open_store(eegmmidb_store).to_mne("eegmmidb.S001R04")
+    assert isinstance(ours, mne.io.RawArray) and ours.info["sfreq"] == 64.0
+    assert len(ours.ch_names) == len(raw.ch_names) == 64 and set(ours.get_channel_types()) == {"eeg"}
+    assert ours.info["meas_date"] == raw.info["meas_date"]
+    np.testing.assert_allclose(ours.annotations.onset, raw.annotations.onset, atol=1e-6)
+    np.testing.assert_allclose(ours.annotations.duration, raw.annotations.duration, atol=1e-6)
+    assert list(ours.annotations.description) == list(raw.annotations.description)
+    assert {e["label"] for e in ours.annotations.extras} == {"rest", "left_fist", "right_fist"}
+
+    raw.filter(0.1, 30.0, fir_design="firwin")
+    raw.notch_filter(50.0, method="fir", fir_design="firwin")
+    theirs = mne.filter.resample(raw.get_data(), up=64, down=160)
+    _assert_matches_in_value(ours.get_data() * 1e6, theirs * 1e6, quantum_uv=0.1, edge=2 * 64)
+
+    reference = mne.io.RawArray(np.zeros((64, 10)), mne.create_info(ours.ch_names, 64.0, "eeg"))
+    reference.set_montage("standard_1005")
+    assert ours.get_montage().get_positions()["coord_frame"] == "head"
+    mine = ours.get_montage().get_positions()["ch_pos"]
+    expected = reference.get_montage().get_positions()["ch_pos"]
+    distance_mm = [1e3 * np.linalg.norm(mine[name] - expected[name]) for name in ours.ch_names]
+    assert max(distance_mm) < 0.1, max(distance_mm)
+
+
 def test_events_carry_motor_labels(eegmmidb_store):
     events = open_store(eegmmidb_store).events("eegmmidb.S001R04")
     assert len(events) == 30
@@ -156,7 +184,9 @@ def test_bad_file_goes_to_failures_and_build_goes_on(tmp_path):
     failures = store.failures
     assert list(failures["file"]) == ["S001/S001R04.edf"] and list(failures["stage"]) == ["read"]
     assert "does not match the header" in failures["error"][0] and "\n" not in failures["error"][0]
-    strict = runner.invoke(app, ["build", "eegmmidb", "--raw", str(raw.parent), "--out", str(tmp_path / "strict"), "--strict", "--no-progress", "--workers", "1"])
+    strict = runner.invoke(
+        app, ["build", "eegmmidb", "--raw", str(raw.parent), "--out", str(tmp_path / "strict"), "--strict", "--no-progress", "--workers", "1"]
+    )
     assert strict.exit_code == 1 and "S001R04.edf" in strict.output
 
 
@@ -291,9 +321,7 @@ def test_process_scheduler_equals_thread_scheduler(tmp_path):
     b = build("eegmmidb", raw.parent, tmp_path / "processes", scheduler="processes", workers=2, progress=False)
     assert sorted(a.written) == sorted(b.written) and len(b.written) == 3
     for rid in a.written:
-        np.testing.assert_array_equal(
-            open_store(tmp_path / "threads").recording(rid).values, open_store(tmp_path / "processes").recording(rid).values
-        )
+        np.testing.assert_array_equal(open_store(tmp_path / "threads").recording(rid).values, open_store(tmp_path / "processes").recording(rid).values)
 
 
 def test_second_build_of_the_same_store_is_refused_while_one_runs(eegmmidb_store, tmp_path):

@@ -45,8 +45,14 @@ PRETRAIN = {
     "tusl": (38, 20.59),
 }
 DOWNSTREAM = {
-    "mental_arithmetic", "mumtaz2016", "physionet_p300", "sleep_edfx",
-    "seed_v", "bcic_iv_2a", "tuab", "tuev",
+    "mental_arithmetic",
+    "mumtaz2016",
+    "physionet_p300",
+    "sleep_edfx",
+    "seed_v",
+    "bcic_iv_2a",
+    "tuab",
+    "tuev",
 }
 BINARY_METRICS = ["balanced_accuracy", "auc_pr", "auroc"]
 MULTICLASS_METRICS = ["balanced_accuracy", "cohen_kappa", "f1_weighted"]
@@ -107,8 +113,7 @@ def test_downstream_protocols():
         assert card.metrics == expected, dataset_id
         assert "balanced_accuracy" in card.neuript_reported
     ma = cards["mental_arithmetic"].split
-    assert (ma.kind, ma.train, ma.val, ma.test) == (
-        "subject", list(range(1, 29)), [29, 30, 31, 32], [33, 34, 35, 36])
+    assert (ma.kind, ma.train, ma.val, ma.test) == ("subject", list(range(1, 29)), [29, 30, 31, 32], [33, 34, 35, 36])
     assert ma.id_offset == -1
     bcic = cards["bcic_iv_2a"].split
     assert (bcic.train, bcic.val, bcic.test) == ([1, 2, 3, 4, 5], [6, 7], [8, 9])
@@ -150,8 +155,7 @@ def test_mental_arithmetic_checksums_match_the_real_files():
     paths = {f.path for f in card.download.files}
     # Subject00-31: the paper split's training and validation subjects (its test subjects 32-35
     # are not pinned: they are not in the shared folder).
-    assert paths == {f"Subject{s:02d}_{c}.edf" for s in range(32) for c in (1, 2)} | {
-        "subject-info.csv"}
+    assert paths == {f"Subject{s:02d}_{c}.edf" for s in range(32) for c in (1, 2)} | {"subject-info.csv"}
     assert card.download.base_url == "https://physionet.org/files/eegmat/1.0.0/"
     _check_pinned_files(card, shared_path("eegmat"), 65)
 
@@ -169,12 +173,14 @@ def test_sleep_edfx_hypnogram_checksum_matches_the_real_file():
 def _set(key, value):
     def change(data):
         data[key] = value
+
     return change
 
 
 def _drop(key):
     def change(data):
         del data[key]
+
     return change
 
 
@@ -184,13 +190,13 @@ def _nested(*keys, value):
         for key in keys[:-1]:
             node = node[key]
         node[keys[-1]] = value
+
     return change
 
 
 BROKEN = [
     # (card, change, field named in the message, words in the message)
-    ("eegmmidb", _set("access", "public"), "access",
-     "Input should be 'open', 'registration' or 'agreement' (got 'public')"),
+    ("eegmmidb", _set("access", "public"), "access", "Input should be 'open', 'registration' or 'agreement' (got 'public')"),
     ("eegmmidb", _drop("license"), "license", "required field is missing"),
     ("eegmmidb", _set("licence", "CC0"), "licence", "unknown field"),
     ("eegmmidb", _nested("layout", "patern", value="x"), "layout.patern", "unknown field"),
@@ -199,27 +205,19 @@ BROKEN = [
     ("eegmmidb", _set("subjects", "many"), "subjects", "valid integer"),
     ("eegmmidb", _set("line_freq", 55), "line_freq", "Input should be 50 or 60"),
     ("eegmmidb", _set("formats", ["edf", "fif"]), "formats[1]", "Input should be"),
-    ("eegmmidb", _nested("download", "files", 0, "sha256", value="abc"),
-     "download.files[0].sha256", "should match pattern"),
-    ("eegmmidb", _nested("download", "checksums", value="unverified"), "download.files",
-     "must be empty"),
-    ("eegmmidb", _set("sfreq", {"value": [160], "unverifed": True}), "sfreq",
-     "only the keys value, unverified and note"),
+    ("eegmmidb", _nested("download", "files", 0, "sha256", value="abc"), "download.files[0].sha256", "should match pattern"),
+    ("eegmmidb", _nested("download", "checksums", value="unverified"), "download.files", "must be empty"),
+    ("eegmmidb", _set("sfreq", {"value": [160], "unverifed": True}), "sfreq", "only the keys value, unverified and note"),
     ("eegmmidb", _set("unverified", ["sfreqq"]), "unverified[0]", "names no field"),
     ("mental_arithmetic", _drop("labels"), "labels", "required field is missing"),
-    ("mental_arithmetic", _set("labels", {"rest": 0, "arithmetic": 2}), "labels",
-     "exactly 0..1"),
-    ("mental_arithmetic", _nested("split", "val", value="20-30"), "split.val",
-     "shares ids with train"),
-    ("mental_arithmetic", _nested("split", "kind", value="official"), "split.train",
-     "only used with kind"),
-    ("sleep_edfx", _set("metrics", ["balanced_accuracy", "auroc"]), "metrics",
-     "only defined for binary tasks"),
+    ("mental_arithmetic", _set("labels", {"rest": 0, "arithmetic": 2}), "labels", "exactly 0..1"),
+    ("mental_arithmetic", _nested("split", "val", value="20-30"), "split.val", "shares ids with train"),
+    ("mental_arithmetic", _nested("split", "kind", value="official"), "split.train", "only used with kind"),
+    ("sleep_edfx", _set("metrics", ["balanced_accuracy", "auroc"]), "metrics", "only defined for binary tasks"),
 ]
 
 
-@pytest.mark.parametrize("dataset_id, change, field, words", BROKEN,
-                         ids=[f"{b[0]}:{b[2]}" for b in BROKEN])
+@pytest.mark.parametrize("dataset_id, change, field, words", BROKEN, ids=[f"{b[0]}:{b[2]}" for b in BROKEN])
 def test_a_broken_card_names_the_file_and_the_field(tmp_path, dataset_id, change, field, words):
     data = raw(dataset_id)
     change(data)
@@ -238,10 +236,7 @@ def test_the_exact_message_for_a_wrong_access_value(tmp_path):
     data["access"] = "public"
     with pytest.raises(CatalogError) as info:
         load_card(write(tmp_path, "eegmmidb.yaml", data))
-    assert str(info.value) == (
-        "catalog card 'eegmmidb.yaml': field 'access': Input should be 'open', 'registration' "
-        "or 'agreement' (got 'public')"
-    )
+    assert str(info.value) == ("catalog card 'eegmmidb.yaml': field 'access': Input should be 'open', 'registration' or 'agreement' (got 'public')")
 
 
 def test_id_must_equal_the_file_stem(tmp_path):
@@ -302,8 +297,7 @@ def test_get_card_for_an_unknown_id_lists_the_valid_ids():
 
 def test_unverified_markers_show_in_summary_and_json():
     summary = get_card("emobrain").summary()
-    assert {"id", "role", "name", "access", "formats", "hours", "subjects", "n_channels",
-            "sfreq", "unverified"} <= set(summary)
+    assert {"id", "role", "name", "access", "formats", "hours", "subjects", "n_channels", "sfreq", "unverified"} <= set(summary)
     assert json.loads(json.dumps(summary)) == summary
     assert {"sfreq", "subjects", "license"} <= set(summary["unverified"])
     assert summary["sfreq"] == [1024.0]  # the value itself is plain
@@ -352,9 +346,7 @@ def test_markdown_layout():
 
 def test_docs_page_is_up_to_date():
     expected = render_markdown(load_catalog())
-    assert DOCS.read_text(encoding="utf-8") == expected, (
-        "docs/catalog.md is stale; run: python -m eegcorpus.catalog --markdown > docs/catalog.md"
-    )
+    assert DOCS.read_text(encoding="utf-8") == expected, "docs/catalog.md is stale; run: python -m eegcorpus.catalog --markdown > docs/catalog.md"
 
 
 def test_command_line_prints_the_docs_page(capsys):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import shared_path
+
 from eegcorpus.channels import (
     LOBES,
     canonical_name,
@@ -20,10 +20,28 @@ from eegcorpus.errors import ChannelError
 from eegcorpus.readers import read_recording
 
 # NeurIPT's 20-channel double banana and its functional groups (paper code, 20-ch order).
-DOUBLE_BANANA = (
-    "FP1-F7 F7-T3 T3-T5 T5-O1 FP2-F8 F8-T4 T4-T6 T6-O2 T3-C3 C3-CZ "
-    "CZ-C4 C4-T4 FP1-F3 F3-C3 C3-P3 P3-O1 FP2-F4 F4-C4 C4-P4 P4-O2"
-).split()
+DOUBLE_BANANA = [
+    "FP1-F7",
+    "F7-T3",
+    "T3-T5",
+    "T5-O1",
+    "FP2-F8",
+    "F8-T4",
+    "T4-T6",
+    "T6-O2",
+    "T3-C3",
+    "C3-CZ",
+    "CZ-C4",
+    "C4-T4",
+    "FP1-F3",
+    "F3-C3",
+    "C3-P3",
+    "P3-O1",
+    "FP2-F4",
+    "F4-C4",
+    "C4-P4",
+    "P4-O2",
+]
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import shared_path
 from typer.testing import CliRunner
 
-from conftest import shared_path
 from eegcorpus.cli import app
 
 runner = CliRunner()
@@ -30,8 +30,14 @@ def test_catalog_list_json_has_the_22_datasets():
     assert sum(r["role"] == "pretrain" for r in rows) == 14
     downstream = _json(["catalog", "list", "--role", "downstream", "--json"])
     assert {r["id"] for r in downstream} == {
-        "mental_arithmetic", "mumtaz2016", "physionet_p300", "sleep_edfx",
-        "seed_v", "bcic_iv_2a", "tuab", "tuev",
+        "mental_arithmetic",
+        "mumtaz2016",
+        "physionet_p300",
+        "sleep_edfx",
+        "seed_v",
+        "bcic_iv_2a",
+        "tuab",
+        "tuev",
     }
 
 
@@ -88,3 +94,58 @@ def test_subjects_take_ranges_and_comma_lists():
     assert expand_subjects(None) is None and expand_subjects([]) is None
     with pytest.raises(ValueError, match="runs backwards"):
         expand_subjects(["5-2"])
+
+
+@pytest.mark.parametrize("package", ["eegcorpus", "neuript"])
+def test_verbose_and_quiet_set_the_package_logger(package):
+    """``-v`` / ``-q`` on either command line set its package's logger (DEBUG / WARNING), and
+    messages below the level are not shown: ``-q`` hides a fine-tuning epoch line."""
+    import importlib
+    import logging
+
+    cli = importlib.import_module(f"{package}.cli")
+    logger = logging.getLogger(package)
+    before = logger.level
+    try:
+        runner = CliRunner()
+        for flags, level in ((["-v"], logging.DEBUG), (["-q"], logging.WARNING), ([], logging.INFO)):
+            result = runner.invoke(cli.app, [*flags, "version"])
+            assert result.exit_code == 0, result.output
+            assert logger.level == level, (flags, logging.getLevelName(logger.level))
+        both = runner.invoke(cli.app, ["-v", "-q", "version"])
+        assert both.exit_code == 2 and "choose one of --verbose and --quiet" in both.output
+        if package == "neuript":
+            from neuript.log import say
+
+            shown = []
+            handler = logging.Handler()
+            handler.emit = lambda record: shown.append(record.getMessage())
+            logger.addHandler(handler)
+            try:
+                runner.invoke(cli.app, ["-q", "version"])
+                say(True, "  epoch 1: loss 0.6")
+                runner.invoke(cli.app, ["version"])
+                say(True, "  epoch 2: loss 0.5")
+            finally:
+                logger.removeHandler(handler)
+            assert shown == ["  epoch 2: loss 0.5"]
+    finally:
+        logger.setLevel(before)
+
+
+def test_a_failed_file_is_logged_above_the_progress_bar(tmp_path):
+    """With progress on, each failure is a warning of the ``eegcorpus`` logger, written live on
+    stderr; stdout keeps the summary alone."""
+    raw = tmp_path / "raw" / "S001"
+    raw.mkdir(parents=True)
+    (raw / "S001R03.edf").write_bytes(shared_path("eegmmidb", "S001", "S001R03.edf").read_bytes())
+    (raw / "S001R04.edf").write_bytes(b"")
+    run = subprocess.run(
+        [sys.executable, "-m", "eegcorpus.cli", "build", "eegmmidb", "--raw", str(raw.parent), "--out", str(tmp_path / "store")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 3, run.stderr
+    assert "failed: " in run.stderr and "S001R04.edf: file is empty (0 bytes)" in run.stderr
+    assert "failed: " not in run.stdout and "1 written" in run.stdout

@@ -10,11 +10,11 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import EEGMMIDB_SUBJECTS, shared_path
+from processes import background, free_port, stop_all, wait_until
+
 from eegcorpus.build import build
 from eegcorpus.store import INDEX_COLUMNS, open_store
-from processes import background, free_port, stop_all, wait_until
 
 
 def _listening(port: int) -> bool:
@@ -37,8 +37,19 @@ def cluster(tmp_path):
     scheduler_cmd = python + ["distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"]
     with background(scheduler_cmd, logs / "scheduler.log") as scheduler:
         wait_until(lambda: _listening(port), 60, "the scheduler listening", scheduler, logs / "scheduler.log")
-        worker_cmd = python + ["distributed.cli.dask_worker", address, "--nthreads", "1", "--nworkers", "1", "--no-dashboard",
-                               "--host", "127.0.0.1", "--local-directory", str(tmp_path / "dask-worker-space")]
+        worker_cmd = python + [
+            "distributed.cli.dask_worker",
+            address,
+            "--nthreads",
+            "1",
+            "--nworkers",
+            "1",
+            "--no-dashboard",
+            "--host",
+            "127.0.0.1",
+            "--local-directory",
+            str(tmp_path / "dask-worker-space"),
+        ]
         with background(worker_cmd + ["--name", "w0"], logs / "w0.log") as w0, background(worker_cmd + ["--name", "w1"], logs / "w1.log") as w1:
             client = Client(address, timeout=60)
             try:

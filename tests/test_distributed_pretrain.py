@@ -10,10 +10,10 @@ import sys
 
 import pytest
 import torch
+from processes import run
 
 from neuript.distributed import resume_positions, saved_positions
 from neuript.pretrain import CHECKPOINT, PretrainSettings, pretrain, read_log
-from processes import run
 
 # A tiny model without dropout (cheap on two shared cores), 1-s windows, no rejection (EEGMMIDB's
 # amplitudes exceed 100 uV), a learning rate at which 16 steps lower the loss on a fixed batch.
@@ -22,17 +22,38 @@ BATCH, STEPS, STOP, SEED, LR = 4, 12, 8, 3, 3e-3
 
 
 def _cli_args(store, out):
-    args = ["pretrain", "--store", str(store), "--out", str(out), "--steps", str(STEPS), "--batch-size", str(BATCH),
-            "--window", "1", "--montage", "neuript", "--reject-uv", "0", "--lr", str(LR), "--seed", str(SEED), "--checkpoint-every", "4",
-            "--record-windows", "--no-progress"]
+    args = [
+        "pretrain",
+        "--store",
+        str(store),
+        "--out",
+        str(out),
+        "--steps",
+        str(STEPS),
+        "--batch-size",
+        str(BATCH),
+        "--window",
+        "1",
+        "--montage",
+        "neuript",
+        "--reject-uv",
+        "0",
+        "--lr",
+        str(LR),
+        "--seed",
+        str(SEED),
+        "--checkpoint-every",
+        "4",
+        "--record-windows",
+        "--no-progress",
+    ]
     for key, value in TINY.items():
         args += ["--config-set", f"{key}={value}"]
     return args
 
 
 def _torchrun(store, out, *extra):
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "neuript",
-           *_cli_args(store, out), *extra]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "neuript", *_cli_args(store, out), *extra]
     result = run(cmd, timeout=240, env={**os.environ, "PYTHONFAULTHANDLER": "1"})  # a crash shows its stack
     assert result.returncode == 0, result.stdout[-4000:]
     return result
@@ -47,8 +68,7 @@ def _expected(store, rank, world, steps, resume=None):
     """The windows the loader gives ``rank`` of ``world`` for the first ``steps`` batches."""
     from eegcorpus.loader import WindowSpec, WindowStream
 
-    stream = WindowStream([str(store)], WindowSpec(1.0), montage="neuript", a_law=True, seed=SEED, batch_size=BATCH,
-                          rank=rank, world_size=world)
+    stream = WindowStream([str(store)], WindowSpec(1.0), montage="neuript", a_law=True, seed=SEED, batch_size=BATCH, rank=rank, world_size=world)
     stream.set_epoch(0)
     if resume is not None:
         stream.resume_from(resume)
@@ -111,8 +131,18 @@ def test_torchrun_two_ranks_disjoint_windows_resume_in_one_process(eegmmidb_stor
     shutil.copytree(run_dir, single)
     shutil.rmtree(single / "windows")
     settings = PretrainSettings(
-        stores=[str(eegmmidb_store)], out=str(single), steps=STEPS, batch_size=BATCH, window_s=1.0, montage="neuript", reject_uv=None,
-        lr=LR, seed=SEED, checkpoint_every=4, config_overrides=TINY, record_windows=True,
+        stores=[str(eegmmidb_store)],
+        out=str(single),
+        steps=STEPS,
+        batch_size=BATCH,
+        window_s=1.0,
+        montage="neuript",
+        reject_uv=None,
+        lr=LR,
+        seed=SEED,
+        checkpoint_every=4,
+        config_overrides=TINY,
+        record_windows=True,
     )
     pretrain(settings, resume=True, progress=False)
     log = read_log(single)

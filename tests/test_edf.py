@@ -9,8 +9,8 @@ import stat
 import mne
 import numpy as np
 import pytest
-
 from conftest import shared_path
+
 from eegcorpus.errors import ReaderError
 from eegcorpus.readers import detect_format, read_recording
 from eegcorpus.readers.edf import parse_tals, read_edf, read_edf_header
@@ -178,8 +178,10 @@ def test_header_contradicting_file_size(tmp_path):
     path.write_bytes(bytes(data))
     # both sizes named: the file's, and the header's sum (65 signals: 66 x 256 header bytes)
     header, expected = 66 * 256, 66 * 256 + 200 * 20640
-    message = (rf"file size {len(data)} bytes does not match the header \({header} header bytes \+ 200 records x 20640 bytes = {expected}\): "
-               rf"{expected - len(data)} bytes too short \(truncated\)")
+    message = (
+        rf"file size {len(data)} bytes does not match the header \({header} header bytes \+ 200 records x 20640 bytes = {expected}\): "
+        rf"{expected - len(data)} bytes too short \(truncated\)"
+    )
     with pytest.raises(ReaderError, match=message):
         read_edf(path)
 

@@ -8,9 +8,9 @@ import threading
 from pathlib import Path
 
 import pytest
+from conftest import shared_path
 from typer.testing import CliRunner
 
-from conftest import shared_path
 from eegcorpus.cli import app
 from eegcorpus.fetch import FetchError, fetch, parse_checksum_list
 
@@ -138,9 +138,8 @@ def test_checksum_mismatch_leaves_no_file(tmp_path):
 def test_mirror_disagreeing_with_card_is_refused(tmp_path):
     folder = shared_path("eegmmidb")
     listing = "0" * 64 + "  ./S001/S001R03.edf\n"
-    with _Server(folder, listing) as server:
-        with pytest.raises(FetchError, match="pinned in the card"):
-            fetch("eegmmidb", tmp_path, base_url=server.url)
+    with _Server(folder, listing) as server, pytest.raises(FetchError, match="pinned in the card"):
+        fetch("eegmmidb", tmp_path, base_url=server.url)
 
 
 def test_mental_arithmetic_subjects_follow_build_numbering(tmp_path):

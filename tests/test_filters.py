@@ -5,8 +5,8 @@ from __future__ import annotations
 import mne
 import numpy as np
 import pytest
-
 from conftest import shared_path
+
 from eegcorpus.pipeline import filters
 from eegcorpus.readers import read_recording
 
@@ -25,8 +25,13 @@ def test_bandpass_design_equals_mne(sfreq, l_freq, h_freq):
 def test_notch_design_equals_mne_fir_notch(sfreq, freq):
     width, trans = freq / 200, 1.0
     theirs = mne.filter.create_filter(
-        None, sfreq, freq + width / 2 + trans / 2, freq - width / 2 - trans / 2,
-        l_trans_bandwidth=trans / 2, h_trans_bandwidth=trans / 2, fir_design="firwin",
+        None,
+        sfreq,
+        freq + width / 2 + trans / 2,
+        freq - width / 2 - trans / 2,
+        l_trans_bandwidth=trans / 2,
+        h_trans_bandwidth=trans / 2,
+        fir_design="firwin",
     )
     np.testing.assert_allclose(filters.design_notch(sfreq, freq), theirs, atol=1e-12)
 

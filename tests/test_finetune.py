@@ -64,14 +64,17 @@ def pretrained(tmp_path_factory, eegmmidb_store):
     from neuript.pretrain import PretrainSettings, pretrain
 
     out = tmp_path_factory.mktemp("pretrain")
-    pretrain(PretrainSettings(stores=[str(eegmmidb_store)], out=str(out), config_overrides=TINY, steps=1, batch_size=2,
-                              window_s=1.0, reject_uv=None, checkpoint_every=1), progress=False)
+    pretrain(
+        PretrainSettings(
+            stores=[str(eegmmidb_store)], out=str(out), config_overrides=TINY, steps=1, batch_size=2, window_s=1.0, reject_uv=None, checkpoint_every=1
+        ),
+        progress=False,
+    )
     return out / "checkpoint.pt"
 
 
 def settings(out, split_file, store, **kwargs):
-    base = dict(task="physionet_p300", stores=[str(store)], out=str(out), seeds=2, split=str(split_file),
-                config_overrides=TINY, crop_s=1.0, baselines=False)
+    base = dict(task="physionet_p300", stores=[str(store)], out=str(out), seeds=2, split=str(split_file), config_overrides=TINY, crop_s=1.0, baselines=False)
     return FinetuneSettings(**{**base, **kwargs})
 
 
@@ -131,6 +134,32 @@ def test_pretraining_records_fingerprints(pretrained, eegmmidb_store):
     assert sha["eegmmidb.S001R03"] == sha256_file(shared_path("eegmmidb", "S001", "S001R03.edf"))
 
 
+def test_resumed_pretraining_does_not_hash_unchanged_recordings_again(eegmmidb_store, monkeypatch):
+    """The record a run resumes from already holds each recording's signal hash beside its
+    metadata digest; only a recording whose digest changed (rebuilt) is read and hashed again."""
+    import json
+
+    import neuript.leakage as leakage
+
+    real, hashed = leakage.signal_sha256, []
+
+    def counting(store_path, recording_id):
+        hashed.append(recording_id)
+        return real(store_path, recording_id)
+
+    monkeypatch.setattr(leakage, "signal_sha256", counting)
+    first = json.loads(leakage.pretraining_fingerprints([eegmmidb_store]))
+    assert len(hashed) == len(first["recordings"]) == 12
+    hashed.clear()
+    second = json.loads(leakage.pretraining_fingerprints([eegmmidb_store], previous=json.dumps(first)))
+    assert hashed == [] and second["recordings"] == first["recordings"]
+    # a recording rebuilt since (its metadata digest differs from the record's) is hashed again
+    first["recordings"][0]["metadata_sha256"] = "0" * 64
+    third = json.loads(leakage.pretraining_fingerprints([eegmmidb_store], previous=json.dumps(first)))
+    assert hashed == [first["recordings"][0]["recording_id"]]
+    assert [fp["signal_sha256"] for fp in third["recordings"]] == [fp["signal_sha256"] for fp in second["recordings"]]
+
+
 def test_leakage_guard_fires_when_a_test_recording_was_pretrained_on(tmp_path, ma_store, split_file, pretrained):
     from typer.testing import CliRunner
 
@@ -150,7 +179,19 @@ def test_leakage_guard_fires_when_a_test_recording_was_pretrained_on(tmp_path, m
     assert check(pretrained, test, "mental_arithmetic") == []  # EEGMMIDB only: no leak
 
     runner = CliRunner()
-    args = ["finetune", "--task", "mental_arithmetic", "--store", str(ma_store), "--split", str(split_file), "--init", str(leaky), "--out", str(tmp_path / "run")]
+    args = [
+        "finetune",
+        "--task",
+        "mental_arithmetic",
+        "--store",
+        str(ma_store),
+        "--split",
+        str(split_file),
+        "--init",
+        str(leaky),
+        "--out",
+        str(tmp_path / "run"),
+    ]
     refused = runner.invoke(app, args)
     assert refused.exit_code == 1
     assert "held-out (validation and test) recordings of mental_arithmetic were in" in refused.output
@@ -174,8 +215,18 @@ def test_finetuning_guards_exactly_its_held_out_recordings(tmp_path, ma_store, s
     state["fingerprints"] = json.dumps(record)
     checkpoint = tmp_path / "checkpoint.pt"
     torch.save(state, checkpoint)
-    run = FinetuneSettings(task="mental_arithmetic", stores=[str(ma_store)], out=str(tmp_path / "run"), init=str(checkpoint), mode="linear",
-                           seeds=1, split=str(split_file), epochs=1, crop_s=1.0, baselines=False)
+    run = FinetuneSettings(
+        task="mental_arithmetic",
+        stores=[str(ma_store)],
+        out=str(tmp_path / "run"),
+        init=str(checkpoint),
+        mode="linear",
+        seeds=1,
+        split=str(split_file),
+        epochs=1,
+        crop_s=1.0,
+        baselines=False,
+    )
     if refused:
         with pytest.raises(LeakageError, match=rf"2 of the 4 held-out .* mental_arithmetic.Subject{int(pretrained_subject) - 1:02d}_1"):
             finetune(run, progress=False)
@@ -233,8 +284,12 @@ def test_multiclass_linear_probe_with_leave_one_subject_out(tmp_path):
         write_gdf(raw / f"A0{subject}T.gdf", data, 250, [name for name, _ in BCIC_GDF_CHANNELS], _bcic_events(cues))
     assert build("bcic_iv_2a", raw, tmp_path / "store", progress=False).n_failed == 0
     run = tmp_path / "run"
-    result = finetune(FinetuneSettings(task="bcic_iv_2a", stores=[str(tmp_path / "store")], out=str(run), mode="linear", seeds=1,
-                                       split="loso", config_overrides=TINY, epochs=5, patience=2), progress=False)
+    result = finetune(
+        FinetuneSettings(
+            task="bcic_iv_2a", stores=[str(tmp_path / "store")], out=str(run), mode="linear", seeds=1, split="loso", config_overrides=TINY, epochs=5, patience=2
+        ),
+        progress=False,
+    )
     assert list(result["metrics"]) == ["balanced_accuracy", "cohen_kappa", "f1_weighted"]
     assert [fold["test"] for fold in result["split"]["folds"]] == [["1"], ["2"], ["3"]]
     pooled = []
@@ -255,10 +310,10 @@ def test_early_stopping_keeps_the_best_state_and_stops_after_patience():
 
     layer = torch.nn.Linear(1, 1, bias=False)
     stopper, entries, stopped_at = _EarlyStopping(patience=2, has_validation=True), [], None
-    for epoch, score in enumerate([1.0, 3.0, 2.0, 2.5, 9.0]):
+    for epoch, value in enumerate([1.0, 3.0, 2.0, 2.5, 9.0]):
         layer.weight.data.fill_(epoch)
         entries.append({})
-        if stopper.update(score, layer, entries[-1]):
+        if stopper.update(value, layer, entries[-1]):
             stopped_at = epoch
             break
     assert stopped_at == 3 and float(stopper.state["weight"]) == 1.0  # the epoch that scored 3.0

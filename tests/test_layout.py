@@ -17,7 +17,11 @@ from eegcorpus.datasets.base import pattern_to_regex
         ("S{subject:03d}/S{subject:03d}R{run:02d}.edf", "eegmmidb/S001/S001R03.edf", {"subject": "001", "run": "03"}),
         ("S{subject:03d}/S{subject:03d}R{run:02d}.edf", "S001/S002R03.edf", None),  # repeated field must repeat
         ("S{subject:03d}/S{subject:03d}R{run:02d}.edf", "S01/S01R03.edf", None),  # digit count fixed
-        ("edf/**/{subject}_s{session:03d}_t{token:03d}.edf", "edf/train/a/01_tcp_ar/aaaaamye_s001_t000.edf", {"subject": "aaaaamye", "session": "001", "token": "000"}),
+        (
+            "edf/**/{subject}_s{session:03d}_t{token:03d}.edf",
+            "edf/train/a/01_tcp_ar/aaaaamye_s001_t000.edf",
+            {"subject": "aaaaamye", "session": "001", "token": "000"},
+        ),
         ("*/subj{subject}_series{series}_data.csv", "train/subj1_series2_data.csv", {"subject": "1", "series": "2"}),
         ("{group} S{subject} {condition}.edf", "MDD S1 EO.edf", {"group": "MDD", "subject": "1", "condition": "EO"}),
     ],

@@ -43,10 +43,10 @@ def test_slim_fits_a_few_real_training_windows(store):
     windows = load_windows(task, [store], subjects=["1", "2"])
     rng = np.random.default_rng(0)
     # 6 windows of each class from each subject: 24 whole 5-s windows, 3 batches of 8
-    train = np.concatenate([rng.choice(np.flatnonzero((windows.label == c) & (windows.subject == s)), 6, replace=False)
-                            for c in (0, 1) for s in ("1", "2")])
-    settings = FinetuneSettings(task="mental_arithmetic", stores=[str(store)], out="unused", seeds=1, epochs=8, patience=8,
-                                batch_size=8, freeze_epochs=0, baselines=False, device="cpu")
+    train = np.concatenate([rng.choice(np.flatnonzero((windows.label == c) & (windows.subject == s)), 6, replace=False) for c in (0, 1) for s in ("1", "2")])
+    settings = FinetuneSettings(
+        task="mental_arithmetic", stores=[str(store)], out="unused", seeds=1, epochs=8, patience=8, batch_size=8, freeze_epochs=0, baselines=False, device="cpu"
+    )
     model = build_model(settings, task.n_classes, seed=0)
     inputs = _Inputs(windows, True, None)
     state, history = train_full(model, task, inputs, windows.label.astype(np.int64), train, np.array([], dtype=int), settings, 0, torch.device("cpu"))
@@ -59,8 +59,9 @@ def test_slim_fits_a_few_real_training_windows(store):
 def test_validation_predictions_hold_both_classes(store, tmp_path):
     split = tmp_path / "split.json"
     split.write_text(json.dumps({"train": [1, 2, 3, 4, 5, 6], "val": [7], "test": []}))
-    settings = FinetuneSettings(task="mental_arithmetic", stores=[str(store)], out=str(tmp_path / "run"), seeds=1, split=str(split),
-                                epochs=3, crop_s=1.0, baselines=False, device="cpu")
+    settings = FinetuneSettings(
+        task="mental_arithmetic", stores=[str(store)], out=str(tmp_path / "run"), seeds=1, split=str(split), epochs=3, crop_s=1.0, baselines=False, device="cpu"
+    )
     result = finetune(settings, progress=False)
     saved = np.load(tmp_path / "run" / "seed520" / "fold0" / "val.npz")
     assert set(saved["subject"]) == {"7"} and np.bincount(saved["label"]).tolist() == [36, 12]
@@ -76,8 +77,7 @@ def test_linear_probing_trains_its_head(store):
     untrained one, and only the head's linear layer moved. Fails if the probe never steps."""
     task = get_task("mental_arithmetic")
     windows = load_windows(task, [store], subjects=[str(s) for s in range(1, 7)])
-    settings = FinetuneSettings(task="mental_arithmetic", stores=[str(store)], out="unused", seeds=1, mode="linear",
-                                baselines=False, device="cpu")
+    settings = FinetuneSettings(task="mental_arithmetic", stores=[str(store)], out="unused", seeds=1, mode="linear", baselines=False, device="cpu")
     model = build_model(settings, task.n_classes, seed=0).eval()
     inputs = _Inputs(windows, True, settings.crop_s)
     train = np.arange(len(windows.label))

@@ -136,8 +136,7 @@ def test_rejection_keeps_exactly_the_windows_under_the_threshold(eegmmidb_store)
     store = open_store(eegmmidb_store)
     spec = WindowSpec(4.0, 2.0)
     dataset = WindowDataset(store, spec, montage="neuript")
-    expected = {(int(dataset.index.recording[i]), int(dataset.index.start[i]))
-                for i in range(len(dataset)) if not reject(dataset[i]["x"].numpy(), 150.0)}
+    expected = {(int(dataset.index.recording[i]), int(dataset.index.start[i])) for i in range(len(dataset)) if not reject(dataset[i]["x"].numpy(), 150.0)}
     assert 0 < len(expected) < len(dataset)
     served = _keys(list(WindowStream(store, spec, montage="neuript", reject_uv=150.0, seed=3, buffer_size=100)))
     assert set(served) == expected
@@ -278,6 +277,7 @@ def test_batch_mode_yields_the_same_windows_in_the_same_order(eegmmidb_store):
 @pytest.fixture(scope="module")
 def mental_arithmetic_store(tmp_path_factory):
     from conftest import MENTAL_ARITHMETIC_SUBJECTS, shared_path
+
     from eegcorpus.build import build
 
     out = tmp_path_factory.mktemp("stores") / "ma"

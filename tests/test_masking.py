@@ -6,8 +6,8 @@ import math
 
 import pytest
 import torch
-
 from conftest import shared_path
+
 from eegcorpus import read_recording
 from neuript.masking import (
     NEURIPT_RATIOS,
@@ -53,6 +53,7 @@ def real_window() -> torch.Tensor:
 
 # --- exact counts ------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("ratio", [*NEURIPT_RATIOS, 0.0, 1.0, 0.3])
 def test_aamp_exact_count_fixed_ratio(ratio):
     x = torch.randn(4, 6, 256, generator=gen(0))
@@ -79,6 +80,7 @@ def test_aamp_count_is_not_thrown_off_by_float32_ratios():
 
 
 # --- one amplitude band --------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("ratio", NEURIPT_RATIOS)
 def test_aamp_masks_one_amplitude_band(ratio):
@@ -121,6 +123,7 @@ def test_aamp_constant_channel_still_gets_exact_count():
 
 # --- randomness -------------------------------------------------------------------------------
 
+
 def test_aamp_band_position_varies_and_is_reproducible():
     # The same values in every (b, c) row: only xi can move the band.
     row = torch.randn(256, generator=gen(12))
@@ -141,6 +144,7 @@ def test_aamp_band_position_varies_and_is_reproducible():
 
 
 # --- real EEG: scattered in time -------------------------------------------------------------
+
 
 @pytest.mark.parametrize("ratio", NEURIPT_RATIOS)
 def test_aamp_on_real_eeg_is_scattered_in_time(real_window, ratio):
@@ -176,6 +180,7 @@ def test_random_mask_baseline_count_and_spread(real_window):
 
 # --- padding channels ----------------------------------------------------------------------------
 
+
 def test_padding_channels_get_no_mask():
     x = torch.randn(3, 6, 128, generator=gen(17))
     valid = torch.ones(3, 6, dtype=torch.bool)
@@ -191,6 +196,7 @@ def test_padding_channels_get_no_mask():
 
 
 # --- BERT corruption ----------------------------------------------------------------------------
+
 
 def test_bert_corruption_proportions_disjoint_subsets():
     mask = torch.rand(8, 20, 4096, generator=gen(20)) < 0.5
@@ -214,6 +220,7 @@ def test_bert_corruption_rejects_bad_probabilities():
 
 
 # --- pooling to coarser scales -------------------------------------------------------------------
+
 
 def pool_reference(mask: torch.Tensor, factor: int) -> torch.Tensor:
     """Loop version: pad by repeating the last token, a window is masked iff all its points are."""
@@ -258,12 +265,15 @@ def test_pool_mask_composes_over_the_encoder_merge_schedule():
     assert torch.equal(pool_mask(pool_mask(mask, 4), 2), pool_mask(mask, 8))
 
 
-def test_pool_mask_rejects_bad_factor():
-    with pytest.raises(ValueError):
+def test_pool_mask_rejects_bad_factor_and_shape():
+    with pytest.raises(ValueError, match="factor must be a positive integer, got 0"):
         pool_mask(torch.ones(1, 1, 4, dtype=torch.bool), 0)
+    with pytest.raises(ValueError, match=r"mask must be \[B, C, T\], got shape \(2, 4\)"):
+        pool_mask(torch.ones(2, 4, dtype=torch.bool), 2)
 
 
 # --- dynamic ratio ------------------------------------------------------------------------------
+
 
 def test_sample_ratios_values_and_coverage():
     r = sample_ratios(30000, generator=gen(26))
@@ -274,5 +284,7 @@ def test_sample_ratios_values_and_coverage():
     for c in choices:
         assert values.count(c) / len(values) == pytest.approx(1 / 3, abs=0.02)
     assert set(sample_ratios(500, choices=(0.3, 0.6), generator=gen(27)).tolist()) == {
-        float(torch.tensor(0.3, dtype=r.dtype)), float(torch.tensor(0.6, dtype=r.dtype))}
+        float(torch.tensor(0.3, dtype=r.dtype)),
+        float(torch.tensor(0.6, dtype=r.dtype)),
+    }
     assert torch.equal(r, sample_ratios(30000, generator=gen(26)))

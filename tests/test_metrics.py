@@ -157,8 +157,14 @@ def test_one_cycle_matches_pytorch():
 
 def test_a_frozen_group_starts_its_own_cycle_when_it_joins():
     encoder, head = torch.nn.Linear(2, 2), torch.nn.Linear(2, 1)
-    optimizer, scheduler = configure_optimizer([ParamGroup(list(encoder.parameters()), 1e-4, first_step=10), ParamGroup(list(head.parameters()), 1e-3)],
-                                               30, weight_decay=0.0, warmup=0.1, div_factor=5, final_div_factor=100)
+    optimizer, scheduler = configure_optimizer(
+        [ParamGroup(list(encoder.parameters()), 1e-4, first_step=10), ParamGroup(list(head.parameters()), 1e-3)],
+        30,
+        weight_decay=0.0,
+        warmup=0.1,
+        div_factor=5,
+        final_div_factor=100,
+    )
     rates = []
     for _ in range(30):
         rates.append([g["lr"] for g in optimizer.param_groups])

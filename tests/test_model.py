@@ -47,7 +47,7 @@ def test_encoder_is_equivariant_to_channel_order():
     overflow an expert depends on token order by construction (docs/model.md)."""
     torch.manual_seed(0)
     model = NeurIPT(get_config(TINY, capacity_factor=None), pretraining=False).eval()
-    x, pos, lobe, mask = _batch()
+    x, pos, _, mask = _batch()
     perm = torch.randperm(x.shape[1])
     a = model.encode(x, pos, mask).levels[-1]
     b = model.encode(x[:, perm], pos[:, perm], mask[:, perm]).levels[-1]
@@ -58,7 +58,7 @@ def test_positions_not_channel_order_carry_identity():
     """Swapping two channels' signals without their positions changes the representation."""
     torch.manual_seed(0)
     model = NeurIPT(TINY, pretraining=False).eval()
-    x, pos, lobe, mask = _batch()
+    x, pos, _, mask = _batch()
     swapped = x.clone()
     swapped[:, [0, 1]] = x[:, [1, 0]]
     a = model.encode(x, pos, mask).levels[-1]
@@ -137,7 +137,7 @@ def test_base_config_matches_the_paper_size():
 def test_pretraining_steps_lower_the_loss_on_a_fixed_batch():
     torch.manual_seed(0)
     model = NeurIPT(TINY)
-    x, pos, lobe, mask = _batch(b=4, c=8, t=64)
+    x, pos, _, mask = _batch(b=4, c=8, t=64)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     losses = []
     for step in range(12):

@@ -11,7 +11,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import shared_path
 from processes import background, free_port, wait_until
 
@@ -25,14 +24,20 @@ def s3(tmp_path, monkeypatch):
     pytest.importorskip("flask", reason="moto's server mode needs flask (pip install 'moto[server]')")
     s3fs = pytest.importorskip("s3fs", reason="s3:// URLs need s3fs (pip install 'eegcorpus[s3]')")
     # Test credentials only, and no user configuration: nothing can reach a real account.
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-                        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials")}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+    }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     port = free_port()
     log = tmp_path / "moto.log"
     with background([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], log) as server:
+
         def listening():
             with socket.socket() as sock:
                 return sock.connect_ex(("127.0.0.1", port)) == 0
@@ -115,9 +120,32 @@ def test_build_on_s3_then_loader_and_pretraining_read_it(s3, eegmmidb_store, tmp
     from neuript.pretrain import read_log
 
     out = tmp_path / "run"
-    args = ["pretrain", "--store", "s3://eeg/store", "--storage-option", f"endpoint_url={endpoint}", "--out", str(out),
-            "--steps", "2", "--batch-size", "4", "--window", "1", "--reject-uv", "0", "--no-progress",
-            "--config-set", "d_model=24", "--config-set", "n_heads=2", "--config-set", "d_ff=24", "--config-set", "expert_hidden=16"]
+    args = [
+        "pretrain",
+        "--store",
+        "s3://eeg/store",
+        "--storage-option",
+        f"endpoint_url={endpoint}",
+        "--out",
+        str(out),
+        "--steps",
+        "2",
+        "--batch-size",
+        "4",
+        "--window",
+        "1",
+        "--reject-uv",
+        "0",
+        "--no-progress",
+        "--config-set",
+        "d_model=24",
+        "--config-set",
+        "n_heads=2",
+        "--config-set",
+        "d_ff=24",
+        "--config-set",
+        "expert_hidden=16",
+    ]
     ran = CliRunner().invoke(app, args)
     assert ran.exit_code == 0, ran.output
     assert [row["step"] for row in read_log(out)] == [1, 2] and all(np.isfinite(row["loss"]) for row in read_log(out))
@@ -135,8 +163,10 @@ def test_build_on_s3_then_loader_and_pretraining_read_it(s3, eegmmidb_store, tmp
     # A raw prefix with nothing under it is named in the error.
     from eegcorpus.cli import app as eegcorpus_app
 
-    missing = CliRunner().invoke(eegcorpus_app, ["build", "eegmmidb", "--raw", "s3://eeg/nothing-here", "--out", "s3://eeg/store",
-                                                 "--storage-option", f"endpoint_url={endpoint}", "--no-progress"])
+    missing = CliRunner().invoke(
+        eegcorpus_app,
+        ["build", "eegmmidb", "--raw", "s3://eeg/nothing-here", "--out", "s3://eeg/store", "--storage-option", f"endpoint_url={endpoint}", "--no-progress"],
+    )
     assert missing.exit_code == 1 and "s3://eeg/nothing-here: raw folder not found" in missing.output
 
 
@@ -154,8 +184,22 @@ def test_killed_build_on_s3_resumes_without_loss(s3, eegmmidb_store, tmp_path):
 
     # The command line, configured by the environment (credentials) and --storage-option
     # (endpoint), killed as soon as its first recording is committed.
-    cmd = [sys.executable, "-m", "eegcorpus.cli", "build", "eegmmidb", "--raw", "s3://eeg/raw", "--out", "s3://eeg/store",
-           "--scheduler", "sync", "--storage-option", f"endpoint_url={endpoint}", "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "eegcorpus.cli",
+        "build",
+        "eegmmidb",
+        "--raw",
+        "s3://eeg/raw",
+        "--out",
+        "s3://eeg/store",
+        "--scheduler",
+        "sync",
+        "--storage-option",
+        f"endpoint_url={endpoint}",
+        "--no-progress",
+    ]
     log = tmp_path / "build.log"
     with background(cmd, log) as proc:
         wait_until(lambda: len(_committed(fs)) >= 1, 120, "a first committed recording", proc, log)
@@ -170,8 +214,7 @@ def test_killed_build_on_s3_resumes_without_loss(s3, eegmmidb_store, tmp_path):
     for rid in committed:
         assert killed.recording(rid).shape == (64, 125 * 64)
 
-    result = build("eegmmidb", "s3://eeg/raw", "s3://eeg/store", scheduler="threads", workers=2, progress=False,
-                   storage_options={"endpoint_url": endpoint})
+    result = build("eegmmidb", "s3://eeg/raw", "s3://eeg/store", scheduler="threads", workers=2, progress=False, storage_options={"endpoint_url": endpoint})
     assert result.n_failed == 0 and sorted(result.skipped) == committed
     assert len(result.written) == len(runs) - len(committed)
     store, local = open_store("s3://eeg/store", {"endpoint_url": endpoint}), open_store(eegmmidb_store)
@@ -188,7 +231,10 @@ def test_storage_options_and_urls():
     from eegcorpus.store.remote import is_url, parse_storage_options
 
     assert parse_storage_options(["endpoint_url=http://127.0.0.1:9000", "anon=true", 'client_kwargs={"region_name": "eu-west-1"}']) == {
-        "endpoint_url": "http://127.0.0.1:9000", "anon": True, "client_kwargs": {"region_name": "eu-west-1"}}
+        "endpoint_url": "http://127.0.0.1:9000",
+        "anon": True,
+        "client_kwargs": {"region_name": "eu-west-1"},
+    }
     with pytest.raises(ValueError, match="expected KEY=VALUE"):
         parse_storage_options(["endpoint_url"])
     assert is_url("s3://bucket/store") and is_url("memory://x")

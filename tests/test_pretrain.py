@@ -13,8 +13,16 @@ TINY = {"d_model": 24, "n_heads": 2, "d_ff": 24, "expert_hidden": 16}
 def _settings(store, out, steps):
     # 1-s windows keep the CPU cost small; no rejection (EEGMMIDB's amplitudes exceed 100 uV).
     return PretrainSettings(
-        stores=[str(store)], out=str(out), steps=steps, batch_size=8, window_s=1.0, reject_uv=None,
-        checkpoint_every=3, seed=3, lr=1e-3, config_overrides=TINY,
+        stores=[str(store)],
+        out=str(out),
+        steps=steps,
+        batch_size=8,
+        window_s=1.0,
+        reject_uv=None,
+        checkpoint_every=3,
+        seed=3,
+        lr=1e-3,
+        config_overrides=TINY,
     )
 
 
@@ -52,7 +60,6 @@ def _run_until(settings, stop_step):
     import neuript.pretrain as module
 
     original = module._save
-    calls = {"n": 0}
 
     class Stop(Exception):
         pass
@@ -77,8 +84,24 @@ def test_pretrain_command(eegmmidb_store, tmp_path):
     from neuript.cli import app
 
     out = tmp_path / "run"
-    args = ["pretrain", "--store", str(eegmmidb_store), "--out", str(out), "--config", "slim", "--steps", "2",
-            "--batch-size", "4", "--window", "1", "--reject-uv", "0", "--no-progress"]
+    args = [
+        "pretrain",
+        "--store",
+        str(eegmmidb_store),
+        "--out",
+        str(out),
+        "--config",
+        "slim",
+        "--steps",
+        "2",
+        "--batch-size",
+        "4",
+        "--window",
+        "1",
+        "--reject-uv",
+        "0",
+        "--no-progress",
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "step 2: loss" in result.output and len(read_log(out)) == 2

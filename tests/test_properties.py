@@ -39,7 +39,18 @@ def make_edf(signals: list[dict], n_records: int, duration: float, *, kind: str 
     head += _ascii("01.01.20", 8) + _ascii("10.00.00", 8) + _ascii(256 * (ns + 1), 8)
     head += _ascii(variant, 44) + _ascii(n_records if records_field is None else records_field, 8)
     head += _ascii(repr(duration) if isinstance(duration, float) else duration, 8) + _ascii(ns, 4)
-    columns = [("label", 16), ("transducer", 80), ("dim", 8), ("pmin", 8), ("pmax", 8), ("dmin", 8), ("dmax", 8), ("prefilter", 80), ("spr", 8), ("reserved", 32)]
+    columns = [
+        ("label", 16),
+        ("transducer", 80),
+        ("dim", 8),
+        ("pmin", 8),
+        ("pmax", 8),
+        ("dmin", 8),
+        ("dmax", 8),
+        ("prefilter", 80),
+        ("spr", 8),
+        ("reserved", 32),
+    ]
     for key, w in columns:
         head += b"".join(_ascii(s.get(key, ""), w) for s in signals)
     body = bytearray()
@@ -96,12 +107,18 @@ def edf_files(draw):
         pmin = draw(st.floats(-1e4, 1e4, allow_nan=False))
         pmax = draw(st.floats(-1e4, 1e4, allow_nan=False))
         samples = draw(st.lists(st.lists(st.integers(lo, hi), min_size=spr, max_size=spr), min_size=n_records, max_size=n_records))
-        signals.append({
-            "label": draw(st.sampled_from(["Fp1", "EEG Cz-REF", "C3..", "ECG", "Status", "Trigger", "EMG", "X1", "\xe9"])) if i else "Fp1",
-            "dim": draw(st.sampled_from(["uV", "mV", "V", "", "degC", "µV"])),
-            "pmin": _fit(pmin), "pmax": _fit(pmax), "dmin": dmin, "dmax": dmax, "spr": spr,
-            "samples": samples,
-        })
+        signals.append(
+            {
+                "label": draw(st.sampled_from(["Fp1", "EEG Cz-REF", "C3..", "ECG", "Status", "Trigger", "EMG", "X1", "\xe9"])) if i else "Fp1",
+                "dim": draw(st.sampled_from(["uV", "mV", "V", "", "degC", "µV"])),
+                "pmin": _fit(pmin),
+                "pmax": _fit(pmax),
+                "dmin": dmin,
+                "dmax": dmax,
+                "spr": spr,
+                "samples": samples,
+            }
+        )
     variant = ""
     if draw(st.booleans()):
         variant = ("EDF+" if kind == "edf" else "BDF+") + draw(st.sampled_from(["C", "D"]))
@@ -109,15 +126,30 @@ def edf_files(draw):
         duration_guess = 1
         tals = []
         for r in range(n_records):
-            onset = draw(st.one_of(st.just(r * duration_guess), st.integers(-3, 50), st.floats(-5, 100, allow_nan=False),
-                                   st.integers(10**5, 10**13)))  # damaged time keeping
+            onset = draw(
+                st.one_of(st.just(r * duration_guess), st.integers(-3, 50), st.floats(-5, 100, allow_nan=False), st.integers(10**5, 10**13))
+            )  # damaged time keeping
             tal = f"+{onset}\x14\x14\x00".encode() if not str(onset).startswith("-") else f"{onset}\x14\x14\x00".encode()
-            tal += draw(st.one_of(st.just(b""), st.binary(max_size=20), st.sampled_from([b"+0.5\x150.2\x14T1\x14\x00", b"+1.\x15.\x14x\x14", b"+.\x14", b"+1\x15\x14y\x14"])))
+            tal += draw(
+                st.one_of(
+                    st.just(b""), st.binary(max_size=20), st.sampled_from([b"+0.5\x150.2\x14T1\x14\x00", b"+1.\x15.\x14x\x14", b"+.\x14", b"+1\x15\x14y\x14"])
+                )
+            )
             tals.append(tal)
-        signals.append({"label": "EDF Annotations" if kind == "edf" else "BDF Annotations", "dim": "", "pmin": -1, "pmax": 1, "dmin": lo, "dmax": hi, "spr": spr, "tal": tals})
+        signals.append(
+            {
+                "label": "EDF Annotations" if kind == "edf" else "BDF Annotations",
+                "dim": "",
+                "pmin": -1,
+                "pmax": 1,
+                "dmin": lo,
+                "dmax": hi,
+                "spr": spr,
+                "tal": tals,
+            }
+        )
     duration = draw(st.sampled_from([1.0, 0.5, 2.0, 0.25]))
-    data = bytearray(make_edf(signals, n_records, duration, kind=kind, variant=variant,
-                              records_field=draw(st.sampled_from([None, None, -1]))))
+    data = bytearray(make_edf(signals, n_records, duration, kind=kind, variant=variant, records_field=draw(st.sampled_from([None, None, -1]))))
     header_bytes = 256 * (len(signals) + 1)
     for _ in range(draw(st.integers(0, 3))):
         damage = draw(st.sampled_from(["fixed", "signal", "truncate", "append", "byte"]))
@@ -167,11 +199,12 @@ def test_edf_parsing_fails_only_with_reader_error(content):
 
 
 @settings(PROPERTY, max_examples=150)
-@given(st.binary(max_size=2048),
-       # the magic bytes of EDF, BDF, GDF, MATLAB 5 and MATLAB 7.3 (HDF5) files, or none
-       st.sampled_from([b"0       ", b"\xffBIOSEMI", b"GDF 2.10", b"MATLAB 5.0 MAT-file".ljust(116) + bytes(8) + b"\x00\x01IM",
-                        b"\x89HDF\r\n\x1a\n", b""]),
-       st.sampled_from([".edf", ".bdf", ".gdf", ".cnt", ".set", ".vhdr", ".csv", ".mat", ".xyz", ""]))
+@given(
+    st.binary(max_size=2048),
+    # the magic bytes of EDF, BDF, GDF, MATLAB 5 and MATLAB 7.3 (HDF5) files, or none
+    st.sampled_from([b"0       ", b"\xffBIOSEMI", b"GDF 2.10", b"MATLAB 5.0 MAT-file".ljust(116) + bytes(8) + b"\x00\x01IM", b"\x89HDF\r\n\x1a\n", b""]),
+    st.sampled_from([".edf", ".bdf", ".gdf", ".cnt", ".set", ".vhdr", ".csv", ".mat", ".xyz", ""]),
+)
 def test_arbitrary_bytes_fail_only_with_reader_error(tail, version, extension):
     """Every reader, given bytes that are not its format, raises ReaderError (one line, naming
     the file); an unknown extension raises its subclass UnsupportedFormatError."""
@@ -215,8 +248,14 @@ def _processed(data: np.ndarray, sfreq: float, seed: int):
     names = [f"E{i}" for i in range(n)]
     positions = np.random.default_rng(seed).uniform(-0.1, 0.1, (n, 3))
     return ProcessedRecording(
-        data=data, sfreq=sfreq, ch_names=names, canonical=names, ch_types=["eeg"] * n,
-        positions=positions, lobes=["central"] * n, annotations=empty_annotations(),
+        data=data,
+        sfreq=sfreq,
+        ch_names=names,
+        canonical=names,
+        ch_types=["eeg"] * n,
+        positions=positions,
+        lobes=["central"] * n,
+        annotations=empty_annotations(),
     )
 
 
@@ -225,8 +264,16 @@ def _write(root: Path, rid: str, data: np.ndarray, sfreq: float, profile, seed: 
     from eegcorpus.store.writer import choose_quantum
 
     quantum = choose_quantum(data, profile.quantum_uv) if profile.storage == "int16" else None
-    attrs = {"recording_id": rid, "dataset": "generated", "subject": "1", "sfreq": sfreq, "units": "uV",
-             "n_channels": data.shape[0], "n_samples": data.shape[1], "quantum_uv": quantum}
+    attrs = {
+        "recording_id": rid,
+        "dataset": "generated",
+        "subject": "1",
+        "sfreq": sfreq,
+        "units": "uV",
+        "n_channels": data.shape[0],
+        "n_samples": data.shape[1],
+        "quantum_uv": quantum,
+    }
     init_store(root)
     write_recording(root, rid, _processed(data, sfreq, seed), attrs, profile)
     return quantum

@@ -67,10 +67,22 @@ def mmidb():
 
 def test_guess_channel_type():
     cases = {
-        "Fp1": "eeg", "EEG-Fz": "eeg", "M1": "eeg", "VEO": "eog", "HEO": "eog",
-        "EOG-left": "eog", "VEOGR": "eog", "ECG": "ecg", "EKG": "ecg", "EEG ECG": "ecg",
-        "EMG submental": "emg", "Status": "stim", "TRIG": "stim", "STI 014": "stim",
-        "FeedBackEvent": "stim", "POSTIM": "eeg",
+        "Fp1": "eeg",
+        "EEG-Fz": "eeg",
+        "M1": "eeg",
+        "VEO": "eog",
+        "HEO": "eog",
+        "EOG-left": "eog",
+        "VEOGR": "eog",
+        "ECG": "ecg",
+        "EKG": "ecg",
+        "EEG ECG": "ecg",
+        "EMG submental": "emg",
+        "Status": "stim",
+        "TRIG": "stim",
+        "STI 014": "stim",
+        "FeedBackEvent": "stim",
+        "POSTIM": "eeg",
     }
     assert {name: guess_channel_type(name) for name in cases} == cases
 
@@ -296,9 +308,7 @@ def _write_brainvision(folder, stem, names, sfreq, data_uv, markers):
 
 
 def test_brainvision_round_trip(tmp_path, mmidb):
-    path = _write_brainvision(
-        tmp_path, "S001R03", mmidb["names"], mmidb["sfreq"], mmidb["data"], mmidb["markers"]
-    )
+    path = _write_brainvision(tmp_path, "S001R03", mmidb["names"], mmidb["sfreq"], mmidb["data"], mmidb["markers"])
     rec = read_recording(path)
     assert rec.format == "brainvision"
     assert rec.ch_names == mmidb["names"]
@@ -331,8 +341,7 @@ def _write_mat73(path, variables):
     """
     import h5py
 
-    classes = {np.dtype("float64"): "double", np.dtype("float32"): "single",
-               np.dtype("int16"): "int16", np.dtype("int32"): "int32"}
+    classes = {np.dtype("float64"): "double", np.dtype("float32"): "single", np.dtype("int16"): "int16", np.dtype("int32"): "int32"}
 
     def put(group, name, value, refs):
         if isinstance(value, dict):
@@ -359,10 +368,7 @@ def _write_mat73(path, variables):
         refs = f.create_group("#refs#")
         for name, value in variables.items():
             put(f, name, value, refs)
-    text = (
-        b"MATLAB 7.3 MAT-file, Platform: GLNXA64, "
-        b"Created on: Wed Aug 12 15:00:00 2009 HDF5 schema 1.00 ."
-    )
+    text = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Wed Aug 12 15:00:00 2009 HDF5 schema 1.00 ."
     with open(path, "r+b") as fh:
         fh.write(text.ljust(116, b" ") + b" " * 8 + b"\x00\x02IM")
 
@@ -406,8 +412,7 @@ def test_mat_unit_millivolts(tmp_path, mmidb):
 
 def test_mat_v73_round_trip(tmp_path, mmidb):
     path = tmp_path / "rec73.mat"
-    _write_mat73(path, {"X": mmidb["data"], "nfo": {"fs": np.float64(mmidb["sfreq"]),
-                                                    "clab": mmidb["names"]}})
+    _write_mat73(path, {"X": mmidb["data"], "nfo": {"fs": np.float64(mmidb["sfreq"]), "clab": mmidb["names"]}})
     # The file is a v7.3 file to scipy and to pymatreader, not just to our reader.
     with pytest.raises(NotImplementedError, match="v7.3"):
         scipy.io.loadmat(path)

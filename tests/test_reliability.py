@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import shared_path
 from typer.testing import CliRunner
 
-from conftest import shared_path
 from eegcorpus._faults import KILL_ENV, STALL_ENV
-from eegcorpus.build import BuildError, build
+from eegcorpus.build import BuildError, BuildStopped, build
 from eegcorpus.cli import app
 from eegcorpus.store import open_store, published_ids, read_json
 from eegcorpus.store.verify import verify_recording, verify_store
@@ -290,6 +290,54 @@ def test_bad_inputs_are_recorded_and_the_build_goes_on(tmp_path):
     assert line.startswith("error: ") and any(f"{raw / rel}: " in line for rel in bad), line
     recorded = open_store(strict_out).failures
     assert len(recorded) == 1 and recorded["error"][0].split(": ")[0] in line
+
+
+def test_failures_of_files_that_are_gone_are_dropped_at_the_next_build(tmp_path):
+    """A failure row is kept while its file is in the raw folder (it may still be fixed); once
+    the file is deleted the next build drops the row. Failures of files that remain stay."""
+    raw = tmp_path / "raw" / "S001"
+    raw.mkdir(parents=True)
+    shutil.copy(shared_path("eegmmidb", "S001", "S001R03.edf"), raw)
+    (raw / "S001R04.edf").write_bytes(b"")
+    (raw / "S001R05.edf").write_bytes(b"0       ")
+    out = tmp_path / "store"
+    build("eegmmidb", raw.parent, out, progress=False)
+    assert sorted(open_store(out).failures["file"]) == ["S001/S001R04.edf", "S001/S001R05.edf"]
+    (raw / "S001R04.edf").unlink()
+    again = build("eegmmidb", raw.parent, out, progress=False)
+    assert again.n_failed == 1  # R05 was tried again and failed again
+    assert open_store(out).failures["file"].tolist() == ["S001/S001R05.edf"]
+    assert list(open_store(out).index.index) == ["eegmmidb.S001R03"]
+
+
+def test_a_stopped_run_on_worker_processes_waits_for_the_recordings_in_flight(monkeypatch):
+    """When a task stops the run (--strict, a full disk), dask returns at once while other
+    workers may be part way through a recording. With threads the build's own pool is shut
+    down waiting for them; worker processes must be waited for in the same way (and the pool
+    not reused), or a recording could be published after the lock is released."""
+    import dask
+
+    from eegcorpus import build as build_module
+
+    class Pool:
+        def __init__(self):
+            self.shutdown_calls = []
+
+        def shutdown(self, wait=True, cancel_futures=False):
+            self.shutdown_calls.append((wait, cancel_futures))
+
+    pool = Pool()
+    monkeypatch.setattr(build_module, "_process_pool", lambda workers: pool)
+    monkeypatch.setattr(build_module._process_pool, "cache_clear", lambda: None, raising=False)
+
+    def stopping_compute(*tasks, **kwargs):
+        assert kwargs["scheduler"] == "processes" and kwargs["pool"] is pool
+        raise BuildStopped("S001/S001R04.edf: read failed: file is empty (0 bytes); the build stopped")
+
+    monkeypatch.setattr(dask, "compute", stopping_compute)
+    with pytest.raises(BuildStopped):
+        build_module._run_local("processes", 2, ("out", "raw", "eegmmidb"), [{}], (), lambda res: None)
+    assert pool.shutdown_calls == [(True, True)]
 
 
 def test_edf_plus_d_bdf_and_unplaced_channels_under_other_policies(tmp_path):
@@ -592,9 +640,10 @@ def test_real_full_disk(small_disk, tmp_path):
 def test_replacing_a_recording_never_leaves_it_missing(tmp_path, monkeypatch):
     """A recording rebuilt (new profile, changed source) is swapped in one step: after every
     filesystem operation of the replacement, ``recordings/<id>`` holds a whole version."""
+    from test_properties import _write
+
     from eegcorpus.pipeline.profiles import Profile
     from eegcorpus.store import recording_attrs, writer
-    from test_properties import _write
 
     probe = tmp_path / "probe"
     (probe / "a").mkdir(parents=True)
@@ -613,6 +662,7 @@ def test_replacing_a_recording_never_leaves_it_missing(tmp_path, monkeypatch):
             assert recording_attrs(root, "generated.x") is not None, f"missing after {operation.__name__}"
             assert verify_recording(root / "recordings" / "generated.x", decode=False) == [], operation.__name__
             return result
+
         return run
 
     monkeypatch.setattr(writer, "_exchange", checked(writer._exchange))
@@ -678,8 +728,9 @@ def test_nothing_outside_the_raw_folder_is_built(tmp_path):
 
 @pytest.mark.parametrize("recording_id", ["../escape", "a/b", ".hidden", "..", "x/../../y", ""])
 def test_recording_ids_cannot_leave_the_store(tmp_path, recording_id):
-    from eegcorpus.pipeline.profiles import Profile
     from test_properties import _write
+
+    from eegcorpus.pipeline.profiles import Profile
 
     with pytest.raises(ValueError, match="recording_id"):
         _write(tmp_path / "store", recording_id, np.zeros((1, 64), np.float32), 64.0, Profile(name="p"))
@@ -703,7 +754,9 @@ def test_checkpoints_never_unpickle_objects(tmp_path):
     out = tmp_path / "run"
     out.mkdir()
     torch.save({"model": Payload(), "step": torch.tensor(1)}, out / CHECKPOINT)
-    settings = PretrainSettings(stores=[str(tmp_path / "no-store")], out=str(out), steps=2, config_overrides={"d_model": 24, "n_heads": 2, "d_ff": 24, "expert_hidden": 16})
+    settings = PretrainSettings(
+        stores=[str(tmp_path / "no-store")], out=str(out), steps=2, config_overrides={"d_model": 24, "n_heads": 2, "d_ff": 24, "expert_hidden": 16}
+    )
     with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
         pretrain(settings, resume=True, progress=False)
     assert not marker.exists()
@@ -711,9 +764,24 @@ def test_checkpoints_never_unpickle_objects(tmp_path):
     assert marker.exists()
 
 
-_ALWAYS_UNSAFE = {"pickle.load", "pickle.loads", "_pickle.load", "_pickle.loads", "dill.load", "dill.loads", "cloudpickle.load",
-                  "cloudpickle.loads", "joblib.load", "marshal.load", "marshal.loads", "shelve.open", "pandas.read_pickle",
-                  "yaml.unsafe_load", "yaml.full_load", "yaml.load_all"}
+_ALWAYS_UNSAFE = {
+    "pickle.load",
+    "pickle.loads",
+    "_pickle.load",
+    "_pickle.loads",
+    "dill.load",
+    "dill.loads",
+    "cloudpickle.load",
+    "cloudpickle.loads",
+    "joblib.load",
+    "marshal.load",
+    "marshal.loads",
+    "shelve.open",
+    "pandas.read_pickle",
+    "yaml.unsafe_load",
+    "yaml.full_load",
+    "yaml.load_all",
+}
 
 
 def _unsafe_loads(source: str) -> list[int]:
@@ -757,9 +825,16 @@ def _unsafe_loads(source: str) -> list[int]:
         if qualified(value) in safe_loaders:
             return True
         # getattr(yaml, "CSafeLoader", yaml.SafeLoader): the C loader where built, else Python's
-        return (isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "getattr"
-                and len(value.args) == 3 and qualified(value.args[0]) == "yaml" and isinstance(value.args[1], ast.Constant)
-                and f"yaml.{value.args[1].value}" in safe_loaders and is_safe_loader(value.args[2]))
+        return (
+            isinstance(value, ast.Call)
+            and isinstance(value.func, ast.Name)
+            and value.func.id == "getattr"
+            and len(value.args) == 3
+            and qualified(value.args[0]) == "yaml"
+            and isinstance(value.args[1], ast.Constant)
+            and f"yaml.{value.args[1].value}" in safe_loaders
+            and is_safe_loader(value.args[2])
+        )
 
     for node in tree.body:
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) and is_safe_loader(node.value):
@@ -816,7 +891,9 @@ yaml.load(text, Loader=LOADER)
 def test_every_load_in_the_packages_is_safe():
     """Checked on the source, so a new checkpoint reader cannot slip in an unsafe load."""
     root = Path(__file__).resolve().parents[1]
-    unsafe = [f"{path.relative_to(root)}:{line}"
-              for path in sorted([*root.joinpath("eegcorpus").rglob("*.py"), *root.joinpath("neuript").rglob("*.py")])
-              for line in _unsafe_loads(path.read_text(encoding="utf-8"))]
+    unsafe = [
+        f"{path.relative_to(root)}:{line}"
+        for path in sorted([*root.joinpath("eegcorpus").rglob("*.py"), *root.joinpath("neuript").rglob("*.py")])
+        for line in _unsafe_loads(path.read_text(encoding="utf-8"))
+    ]
     assert unsafe == []

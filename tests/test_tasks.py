@@ -63,7 +63,9 @@ def test_mental_arithmetic(tmp_path):
     # Average reference over the 19 scalp electrodes; A2-A1 is neither a channel nor in the mean.
     stored = store.recording("mental_arithmetic.Subject01_2")
     names = [str(n) for n in stored["ch_name"].values]
-    scalp = stored.values[[names.index(n) for n in ("Fp1", "Fp2", "F7", "F3", "Fz", "F4", "F8", "T7", "C3", "Cz", "C4", "T8", "P7", "P3", "Pz", "P4", "P8", "O1", "O2")]]
+    scalp = stored.values[
+        [names.index(n) for n in ("Fp1", "Fp2", "F7", "F3", "Fz", "F4", "F8", "T7", "C3", "Cz", "C4", "T8", "P7", "P3", "Pz", "P4", "P8", "O1", "O2")]
+    ]
     expected = (scalp - scalp.mean(axis=0))[:, 640:960]
     window = windows.x[(windows.recording == "mental_arithmetic.Subject01_2") & (windows.start == 640)][0]
     assert_allclose(window, expected, atol=1e-4)

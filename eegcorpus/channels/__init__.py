@@ -2,7 +2,8 @@
 
 from eegcorpus.channels.lobes import LOBES, lobe_of
 from eegcorpus.channels.names import ALIASES, canonical_name, clean_name, is_known_electrode, split_bipolar
-from eegcorpus.channels.positions import channel_position, channel_positions, electrode_table
+from eegcorpus.channels.positions import channel_position, channel_positions
+from eegcorpus.channels.template import electrode_table
 
 __all__ = [
     "ALIASES",

@@ -60,7 +60,7 @@ def _electrode_lobe(name: str) -> str | None:
 @lru_cache(maxsize=1)
 def _named_grid() -> tuple[list[str], np.ndarray]:
     from eegcorpus.channels.names import ALIASES
-    from eegcorpus.channels.positions import electrode_table
+    from eegcorpus.channels.template import electrode_table
 
     # Old aliases share positions with their successors; keep one name per site.
     names = [n for n in electrode_table() if n not in ALIASES]

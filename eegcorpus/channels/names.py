@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from eegcorpus.channels.template import electrode_table
+
 #: Old or vendor names -> the 10-05 electrode at the same place.
 ALIASES: dict[str, str] = {
     "T3": "T7",
@@ -35,8 +37,6 @@ _REF_SUFFIX = re.compile(r"-(?:REF|LE|AR|AVG)$", re.IGNORECASE)
 
 @lru_cache(maxsize=1)
 def _table_by_upper() -> dict[str, str]:
-    from eegcorpus.channels.positions import electrode_table
-
     return {name.upper(): name for name in electrode_table()}
 
 

@@ -8,31 +8,17 @@ midpoint of its two electrodes.
 from __future__ import annotations
 
 import warnings
-from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
 from eegcorpus._validate import check_option
+from eegcorpus.channels.names import canonical_name, split_bipolar
+from eegcorpus.channels.template import electrode_table
 from eegcorpus.errors import ChannelError
-
-_TABLE = Path(__file__).with_name("standard_1005.tsv")
-
-
-@lru_cache(maxsize=1)
-def electrode_table() -> dict[str, np.ndarray]:
-    """Electrode name -> position (3,) in metres, for every 10-05 electrode (343 entries)."""
-    table = {}
-    for line in _TABLE.read_text().splitlines()[1:]:
-        name, x, y, z = line.split("\t")
-        table[name] = np.array([float(x), float(y), float(z)])
-    return table
 
 
 def channel_position(name: str) -> np.ndarray | None:
     """Position of one channel (canonicalised first); None when unknown."""
-    from eegcorpus.channels.names import canonical_name, split_bipolar
-
     table = electrode_table()
     bipolar = split_bipolar(name)
     if bipolar:

@@ -23,9 +23,7 @@ _RULES: tuple[tuple[str, re.Pattern], ...] = (
     ("resp", re.compile(r"^RESP|THOR|ABDO|FLOW|NASAL|SNORE")),
     (
         "misc",
-        re.compile(
-            r"^(TEMP|SAO2|SPO2|PULSE|PHOTIC|IBI|BURSTS|SUPPR|DC\d+|POS|LIGHT|ACC\w*|HR|PLETH|BVP|GSR|OX\w*)\b"
-        ),
+        re.compile(r"^(TEMP|SAO2|SPO2|PULSE|PHOTIC|IBI|BURSTS|SUPPR|DC\d+|POS|LIGHT|ACC\w*|HR|PLETH|BVP|GSR|OX\w*)\b"),
     ),
 )
 _PREFIX = re.compile(r"^(?:EEG|POL)[\s_-]+")

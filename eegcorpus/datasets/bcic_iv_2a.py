@@ -125,8 +125,7 @@ class BCICIV2aAdapter(DatasetAdapter):
         if classlabel is not None and len(classlabel) != n_unknown:
             raise ReaderError(
                 rec.source or source.path,
-                f"{source.companions.get('labels')} holds {len(classlabel)} class labels for "
-                f"{n_unknown} '783' cues",
+                f"{source.companions.get('labels')} holds {len(classlabel)} class labels for {n_unknown} '783' cues",
             )
         onsets, durations, labels = [], [], []
         k = 0

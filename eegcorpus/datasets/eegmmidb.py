@@ -29,4 +29,6 @@ class EEGMMIDBAdapter(DatasetAdapter):
         frame = super().events(source, rec)
         frame["label"] = [names.get(d) for d in frame["description"]]
         return frame
+
+
 ADAPTER = EEGMMIDBAdapter

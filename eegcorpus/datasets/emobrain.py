@@ -38,9 +38,7 @@ BIOSEMI64_NAMES: tuple[str, ...] = (
 )  # fmt: skip
 
 #: Biosemi ``A1``..``B32`` -> 10-20 name.
-BIOSEMI64_MAP: dict[str, str] = {
-    f"{bank}{i + 1}": BIOSEMI64_NAMES[offset + i] for bank, offset in (("A", 0), ("B", 32)) for i in range(32)
-}
+BIOSEMI64_MAP: dict[str, str] = {f"{bank}{i + 1}": BIOSEMI64_NAMES[offset + i] for bank, offset in (("A", 0), ("B", 32)) for i in range(32)}
 
 #: Trigger bits of the Biosemi Status channel.
 STATUS_TRIGGER_MASK = 0xFFFF

@@ -78,9 +78,7 @@ class GraspAndLiftAdapter(DatasetAdapter):
             # The two files are only usable together when they describe the same samples.
             if len(table) != rec.n_times:
                 raise ReaderError(path, f"{len(table)} event rows for {rec.n_times} data rows")
-            if "id" in table.columns and (
-                str(table["id"].iloc[0]) != rec.extra.get("first_id") or str(table["id"].iloc[-1]) != rec.extra.get("last_id")
-            ):
+            if "id" in table.columns and (str(table["id"].iloc[0]) != rec.extra.get("first_id") or str(table["id"].iloc[-1]) != rec.extra.get("last_id")):
                 raise ReaderError(path, f"row ids {table['id'].iloc[0]}..{table['id'].iloc[-1]} do not match the data file")
             rec.annotations = edge_annotations(path, table, rec.sfreq)
         return rec

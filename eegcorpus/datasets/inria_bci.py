@@ -62,22 +62,18 @@ class InriaBCIAdapter(DatasetAdapter):
         rows = table[table["IdFeedBack"].str.startswith(prefix)]
         if rows.empty:
             return None
-        numbers = rows["IdFeedBack"].str[len(prefix):].astype(int)
+        numbers = rows["IdFeedBack"].str[len(prefix) :].astype(int)
         by_number = dict(zip(numbers, rows["Prediction"].astype(int)))
         n_feedback = int((rec.annotations["description"] == FEEDBACK).sum())
         if sorted(by_number) != list(range(1, n_feedback + 1)):
-            raise ReaderError(
-                path, f"{len(by_number)} labels for {prefix[:-3]} but {source.path} has {n_feedback} feedback onsets"
-            )
+            raise ReaderError(path, f"{len(by_number)} labels for {prefix[:-3]} but {source.path} has {n_feedback} feedback onsets")
         return [PREDICTION_LABELS.get(by_number[k]) for k in range(1, n_feedback + 1)]
 
     def events(self, source: Source, rec: Recording) -> pd.DataFrame:
         ann = rec.annotations
         feedback = ann[ann["description"] == FEEDBACK].reset_index(drop=True)
         labels = rec.extra.get("feedback_labels") or [None] * len(feedback)
-        return pd.DataFrame(
-            {"onset": feedback["onset"], "duration": feedback["duration"], "description": feedback["description"], "label": labels}
-        )
+        return pd.DataFrame({"onset": feedback["onset"], "duration": feedback["duration"], "description": feedback["description"], "label": labels})
 
 
 ADAPTER = InriaBCIAdapter

@@ -26,7 +26,7 @@ class MentalArithmeticAdapter(DatasetAdapter):
 
     def events(self, source, rec) -> pd.DataFrame:
         # The label covers the whole recording (windows are cut at load time).
-        return pd.DataFrame(
-            {"onset": [0.0], "duration": [rec.duration_s], "description": [source.task], "label": [source.label]}
-        )
+        return pd.DataFrame({"onset": [0.0], "duration": [rec.duration_s], "description": [source.task], "label": [source.label]})
+
+
 ADAPTER = MentalArithmeticAdapter

@@ -74,9 +74,7 @@ class Mumtaz2016Adapter(DatasetAdapter):
 
     def events(self, source: Source, rec) -> pd.DataFrame:
         # The label covers the whole recording (windows are cut at load time).
-        return pd.DataFrame(
-            {"onset": [0.0], "duration": [rec.duration_s], "description": [source.task], "label": [source.label]}
-        )
+        return pd.DataFrame({"onset": [0.0], "duration": [rec.duration_s], "description": [source.task], "label": [source.label]})
 
 
 ADAPTER = Mumtaz2016Adapter

@@ -256,9 +256,7 @@ class SeedSeriesAdapter(DatasetAdapter):
             return super().events(source, rec)
         # A .mat trial is one film clip from its first to its last sample.
         trial = int(source.extra["trial"])
-        return pd.DataFrame(
-            {"onset": [0.0], "duration": [rec.duration_s], "description": [f"trial{trial:02d}"], "label": [source.label]}
-        )
+        return pd.DataFrame({"onset": [0.0], "duration": [rec.duration_s], "description": [f"trial{trial:02d}"], "label": [source.label]})
 
 
 ADAPTER = SeedSeriesAdapter

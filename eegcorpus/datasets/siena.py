@@ -26,7 +26,6 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
-from eegcorpus.datasets.base import DatasetAdapter, Source, _num
 from eegcorpus.datasets._tuh import (
     AnnotationError,
     companion_in_root,
@@ -35,6 +34,7 @@ from eegcorpus.datasets._tuh import (
     event_frame,
     raw_root_of,
 )
+from eegcorpus.datasets.base import DatasetAdapter, Source, _num
 from eegcorpus.recording import Recording
 
 # A stray space inside the hour digits ("1 6.05.10") is tolerated; anything else must be a
@@ -119,9 +119,7 @@ class SienaAdapter(DatasetAdapter):
         dropped = {
             name: "no 'EEG ' prefix: not a scalp electrode in Siena's labelling"
             for name, kind in zip(rec.ch_names, rec.ch_types)
-            if kind == "eeg"
-            and not name.upper().startswith("EEG ")
-            and not any(fnmatch.fnmatchcase(name.upper(), p) for p in patterns)
+            if kind == "eeg" and not name.upper().startswith("EEG ") and not any(fnmatch.fnmatchcase(name.upper(), p) for p in patterns)
         }
         return drop_rows(rec, dropped)
 
@@ -132,9 +130,7 @@ class SienaAdapter(DatasetAdapter):
         if not rel:
             return concat_events([own])
         seizures = read_seizure_list(raw_root_of(source, rec) / rel).get(_file_key(PurePosixPath(source.path).name), [])
-        listed = event_frame(
-            [s for s, _ in seizures], [e - s for s, e in seizures], ["seizure"] * len(seizures), ["seiz"] * len(seizures)
-        )
+        listed = event_frame([s for s, _ in seizures], [e - s for s, e in seizures], ["seizure"] * len(seizures), ["seiz"] * len(seizures))
         return concat_events([own, listed])
 
 

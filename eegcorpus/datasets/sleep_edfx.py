@@ -147,9 +147,7 @@ class SleepEDFxAdapter(DatasetAdapter):
             onsets.extend(np.maximum(inside, 0.0).tolist())
             descriptions.extend([str(text).strip()] * len(inside))
             labels.extend([label] * len(inside))
-        frame = pd.DataFrame(
-            {"onset": onsets, "duration": [EPOCH_S] * len(onsets), "description": descriptions, "label": labels}
-        )
+        frame = pd.DataFrame({"onset": onsets, "duration": [EPOCH_S] * len(onsets), "description": descriptions, "label": labels})
         return frame.sort_values("onset", kind="stable").reset_index(drop=True)
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 
-from eegcorpus.datasets.base import Source
 from eegcorpus.datasets._tuh import TUHAdapter
+from eegcorpus.datasets.base import Source
 
 _GROUP = re.compile(r"^(?:\d+_)?(?P<group>(?:no_)?epilepsy)$", re.IGNORECASE)
 

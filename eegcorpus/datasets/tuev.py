@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from eegcorpus.datasets.base import Source, _num
 from eegcorpus.datasets._tuh import AnnotationError, TUHAdapter, event_frame, partition_source
+from eegcorpus.datasets.base import Source, _num
 
 _TRAIN_STEM = re.compile(r"^(?P<subject>[^_]+)_(?P<number>\d+)$")
 

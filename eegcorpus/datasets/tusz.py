@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from eegcorpus.datasets.base import Source
 from eegcorpus.datasets._tuh import TUHAdapter, csv_events, event_frame, partition_source
+from eegcorpus.datasets.base import Source
 
 
 class TUSZAdapter(TUHAdapter):

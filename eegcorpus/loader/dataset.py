@@ -83,10 +83,16 @@ class _Recordings:
         page cache: no decompression, dequantisation or montage arithmetic. The file is written
         under a temporary name and renamed, so a reader sees the whole file or none.
         """
-        ident = "|".join([
-            _CACHE_FORMAT, self.store_paths[row.store], row.recording_id, str(signal.attrs.get("scale_factor")),
-            ",".join(montage.names), hashlib.sha256(b"" if montage.matrix is None else montage.matrix.tobytes()).hexdigest(),
-        ])
+        ident = "|".join(
+            [
+                _CACHE_FORMAT,
+                self.store_paths[row.store],
+                row.recording_id,
+                str(signal.attrs.get("scale_factor")),
+                ",".join(montage.names),
+                hashlib.sha256(b"" if montage.matrix is None else montage.matrix.tobytes()).hexdigest(),
+            ]
+        )
         path = self.cache_dir / f"{hashlib.sha256(ident.encode()).hexdigest()[:24]}.npy"
         if not path.exists():
             self.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -153,8 +159,9 @@ def _item(x, montage: ResolvedMontage, label, recording, start, a_law, position=
 
 
 class _Base:
-    def __init__(self, stores, spec: WindowSpec, montage="stored", reject_uv: float | None = None,
-                 a_law: bool = False, recording_ids=None, cache_dir: str | None = None):
+    def __init__(
+        self, stores, spec: WindowSpec, montage="stored", reject_uv: float | None = None, a_law: bool = False, recording_ids=None, cache_dir: str | None = None
+    ):
         stores = [s if isinstance(s, Store) else open_store(s) for s in (stores if isinstance(stores, (list, tuple)) else [stores])]
         self.store_paths = [str(s.path) for s in stores]
         self.storage_options = [getattr(s, "storage_options", None) for s in stores]  # object storage
@@ -252,10 +259,24 @@ class WindowStream(_Base, _IterableDataset):
         Windows of different channel layouts are padded (see :func:`pad_collate`).
     """
 
-    def __init__(self, stores, spec: WindowSpec, montage="stored", reject_uv=None, a_law=False,
-                 seed: int = 0, buffer_size: int = 2048, rank=None, world_size=None, even: bool = True,
-                 recording_ids=None, cache_dir=None, batch_size: int | None = None, weights=None,
-                 epoch_windows: int | None = None):
+    def __init__(
+        self,
+        stores,
+        spec: WindowSpec,
+        montage="stored",
+        reject_uv=None,
+        a_law=False,
+        seed: int = 0,
+        buffer_size: int = 2048,
+        rank=None,
+        world_size=None,
+        even: bool = True,
+        recording_ids=None,
+        cache_dir=None,
+        batch_size: int | None = None,
+        weights=None,
+        epoch_windows: int | None = None,
+    ):
         super().__init__(stores, spec, montage, reject_uv, a_law, recording_ids, cache_dir)
         self.seed, self.buffer_size, self.even = int(seed), int(buffer_size), even
         self.batch_size, self.epoch_windows = batch_size, epoch_windows
@@ -440,8 +461,7 @@ class WindowStream(_Base, _IterableDataset):
             if not self.batch_size:
                 for s, w, p in zip(seg_slots.tolist(), seg_windows.tolist(), positions.tolist()):
                     block = loaded[s]
-                    yield _item(block.take(w, self.index), block.montage, int(self.index.label[w]), block.recording,
-                                int(self.index.start[w]), self.a_law, p)
+                    yield _item(block.take(w, self.index), block.montage, int(self.index.label[w]), block.recording, int(self.index.start[w]), self.a_law, p)
             else:
                 pending.append((seg_slots, seg_windows, positions))
                 n_pending += len(positions)
@@ -459,7 +479,7 @@ class WindowStream(_Base, _IterableDataset):
             batch, pending, n_pending = _take(pending, n_pending)
             yield self._assemble(batch, loaded)
 
-    def _read_block(self, block: int, served: np.ndarray | None = None) -> "_Block":
+    def _read_block(self, block: int, served: np.ndarray | None = None) -> _Block:
         """Read ``block`` once (montage applied) and flag its rejected windows.
 
         ``served``: windows of the block already served before a resume point (not kept).
@@ -550,10 +570,11 @@ class _Block:
     its windows copied out (each dropped once taken). ``over``: which of the block's members
     exceed the rejection threshold (None without rejection)."""
 
-    __slots__ = ("recording", "start", "montage", "over", "view", "windows")
+    __slots__ = ("montage", "over", "recording", "start", "view", "windows")
 
-    def __init__(self, recording: int, start: int, montage: ResolvedMontage, over: np.ndarray | None,
-                 view: np.ndarray | None = None, windows: dict | None = None):
+    def __init__(
+        self, recording: int, start: int, montage: ResolvedMontage, over: np.ndarray | None, view: np.ndarray | None = None, windows: dict | None = None
+    ):
         self.recording, self.start, self.montage, self.over = recording, start, montage, over
         self.view, self.windows = view, windows
 

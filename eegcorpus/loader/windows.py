@@ -92,8 +92,18 @@ def build_index(stores, spec: WindowSpec, recording_ids=None) -> WindowIndex:
         if recording_ids is not None:
             index = index[index.index.isin(set(recording_ids))]
         for rid, row in index.iterrows():
-            rows.append({"store": s, "recording_id": rid, "sfreq": float(row["sfreq"]), "n_samples": int(row["n_samples"]),
-                         "n_channels": int(row["n_channels"]), "label": row["label"], "subject": row["subject"], "dataset": row["dataset"]})
+            rows.append(
+                {
+                    "store": s,
+                    "recording_id": rid,
+                    "sfreq": float(row["sfreq"]),
+                    "n_samples": int(row["n_samples"]),
+                    "n_channels": int(row["n_channels"]),
+                    "label": row["label"],
+                    "subject": row["subject"],
+                    "dataset": row["dataset"],
+                }
+            )
     recordings = pd.DataFrame(rows)
     if recordings.empty:
         raise ValueError("No recording to cut windows from (empty stores or selection).")

@@ -49,10 +49,7 @@ class ProcessedRecording:
 
 
 def _dropped(name: str, canonical: str, patterns) -> bool:
-    return any(
-        fnmatch.fnmatchcase(name.upper(), p.upper()) or fnmatch.fnmatchcase(canonical.upper(), p.upper())
-        for p in patterns
-    )
+    return any(fnmatch.fnmatchcase(name.upper(), p.upper()) or fnmatch.fnmatchcase(canonical.upper(), p.upper()) for p in patterns)
 
 
 def select_channels(rec: Recording, profile: Profile, drop=()) -> tuple[list[int], dict]:
@@ -155,14 +152,16 @@ def process_recording(
     if l_freq is not None or h_freq is not None:
         taps = filters.design_bandpass(rate, l_freq, h_freq, l_trans, h_trans)
         if len(taps) > 3 * data.shape[1]:
-            raise ProcessingError(
-                f"recording too short for the band-pass: {data.shape[1] / rate:.1f} s, the filter "
-                f"spans {len(taps) / rate:.1f} s"
-            )
+            raise ProcessingError(f"recording too short for the band-pass: {data.shape[1] / rate:.1f} s, the filter spans {len(taps) / rate:.1f} s")
         data = filters.apply_zero_phase(data, taps)
         provenance["bandpass"] = {
-            "l_freq": l_freq, "h_freq": h_freq, "l_trans": l_trans, "h_trans": h_trans, "n_taps": len(taps),
-            "at_hz": rate, "design": "firwin hamming, zero phase, MNE auto transitions at the native rate",
+            "l_freq": l_freq,
+            "h_freq": h_freq,
+            "l_trans": l_trans,
+            "h_trans": h_trans,
+            "n_taps": len(taps),
+            "at_hz": rate,
+            "design": "firwin hamming, zero phase, MNE auto transitions at the native rate",
         }
 
     # Notch only where the line (or a harmonic) would survive the rest of the chain.

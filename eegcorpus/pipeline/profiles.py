@@ -75,10 +75,7 @@ class Profile:
         check_option("storage", self.storage, ("int16", "float32"))
         check_option("on_missing_position", self.on_missing_position, ("raise", "drop", "nan"))
         if self.notch is not None and self.notch != "line" and not isinstance(self.notch, (int, float)):
-            raise ValueError(
-                f"Invalid value for the 'notch' parameter. Allowed values are 'line', a frequency "
-                f"in Hz or None, but got {self.notch!r} instead."
-            )
+            raise ValueError(f"Invalid value for the 'notch' parameter. Allowed values are 'line', a frequency in Hz or None, but got {self.notch!r} instead.")
         if self.l_freq is not None and self.h_freq is not None and not 0 < self.l_freq < self.h_freq:
             raise ValueError(f"Profile {self.name!r}: need 0 < l_freq < h_freq, got {self.l_freq} and {self.h_freq}.")
         if self.sfreq is not None and self.h_freq is not None and self.h_freq >= self.sfreq / 2:
@@ -140,10 +137,7 @@ def load_profile(spec: str | Path) -> Profile:
     path = Path(spec)
     if not path.suffix:
         names = ", ".join(repr(n) for n in BUILTIN_PROFILES)
-        raise ValueError(
-            f"Invalid value for the 'profile' parameter. Allowed values are {names} or a "
-            f".toml/.yaml file, but got {str(spec)!r} instead."
-        )
+        raise ValueError(f"Invalid value for the 'profile' parameter. Allowed values are {names} or a .toml/.yaml file, but got {str(spec)!r} instead.")
     if not path.is_file():
         raise ValueError(f"{path}: profile file not found")
     check_option("profile file extension", path.suffix.lower(), (".toml", ".yaml", ".yml"))

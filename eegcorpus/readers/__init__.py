@@ -66,9 +66,7 @@ def detect_format(path: str | Path) -> str:
     if suffix in _EXTENSIONS:
         return _EXTENSIONS[suffix]
     known = ", ".join(sorted(_EXTENSIONS))
-    raise UnsupportedFormatError(
-        path, f"unsupported format (extension {suffix or 'none'!r}; readable: {known})"
-    )
+    raise UnsupportedFormatError(path, f"unsupported format (extension {suffix or 'none'!r}; readable: {known})")
 
 
 def get_reader(fmt: str):

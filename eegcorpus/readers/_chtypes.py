@@ -14,6 +14,7 @@ from eegcorpus.channels.types import guess_channel_type as _channel_layer_guess
 #: to volts while the Recording would claim raw trigger codes.
 VOLTAGE_TYPES: frozenset[str] = frozenset({"eeg", "eog", "ecg", "emg"})
 
+
 def guess_channel_type(name: str) -> str:
     """The channel layer's name-based type (:func:`eegcorpus.channels.types.guess_channel_type`),
     for formats without units: ``eeg``, ``eog``, ``ecg``, ``emg``, ``resp``, ``stim`` or ``misc``.

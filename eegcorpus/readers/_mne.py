@@ -36,7 +36,7 @@ def recording_from_raw(raw, path: str | Path, fmt: str, extra: dict | None = Non
     onsets = np.asarray(ann.onset, dtype=np.float64) - (first if ann.orig_time is not None else 0.0)
     meas_date = raw.info.get("meas_date")
     if isinstance(meas_date, _dt.datetime) and meas_date.tzinfo is None:
-        meas_date = meas_date.replace(tzinfo=_dt.timezone.utc)
+        meas_date = meas_date.replace(tzinfo=_dt.UTC)
     if not np.all(np.isfinite(data)):
         bad = sorted({raw.ch_names[i] for i in np.where(~np.isfinite(data).all(axis=1))[0]})
         raise ReaderError(path, f"non-finite samples (NaN or Inf) in channel(s) {', '.join(bad[:5])}")

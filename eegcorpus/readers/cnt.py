@@ -82,9 +82,7 @@ def read_cnt_header(path: str | Path) -> CntHeader:
             file_size = fh.seek(0, 2)
             if len(head) < _SETUP_SIZE:
                 what = "empty (0 bytes)" if file_size == 0 else f"only {file_size} bytes"
-                raise ReaderError(
-                    path, f"truncated CNT file: {what}, the SETUP header alone needs {_SETUP_SIZE}"
-                )
+                raise ReaderError(path, f"truncated CNT file: {what}, the SETUP header alone needs {_SETUP_SIZE}")
             (n_channels,) = struct.unpack_from("<H", head, _NCHANNELS_OFFSET)
             (sfreq,) = struct.unpack_from("<H", head, _RATE_OFFSET)
             (n_samples,) = struct.unpack_from("<i", head, _NSAMPLES_OFFSET)
@@ -95,8 +93,7 @@ def read_cnt_header(path: str | Path) -> CntHeader:
             if file_size < data_start:
                 raise ReaderError(
                     path,
-                    f"truncated CNT file: {file_size} bytes, but the header for {n_channels} "
-                    f"channels alone needs {data_start}",
+                    f"truncated CNT file: {file_size} bytes, but the header for {n_channels} channels alone needs {data_start}",
                 )
             fh.seek(_SETUP_SIZE)
             electlocs = fh.read(_ELECTLOC_SIZE * n_channels)
@@ -106,8 +103,7 @@ def read_cnt_header(path: str | Path) -> CntHeader:
         # The event table is written last, so a position past the end means lost bytes.
         raise ReaderError(
             path,
-            f"truncated CNT file: {file_size} bytes, but the header puts the event table at "
-            f"byte {event_pos}",
+            f"truncated CNT file: {file_size} bytes, but the header puts the event table at byte {event_pos}",
         )
     if sfreq == 0:
         raise ReaderError(path, "CNT header says a sampling rate of 0 Hz (offset 376)")
@@ -229,9 +225,7 @@ def _event_byte_offsets(path: Path, header: CntHeader) -> list[int]:
             table = fh.read(min(size, header.file_size))
     except OSError:
         return []
-    return [
-        struct.unpack_from("<i", table, i * record + 4)[0] for i in range(len(table) // record)
-    ]
+    return [struct.unpack_from("<i", table, i * record + 4)[0] for i in range(len(table) // record)]
 
 
 def read_cnt(path: str | Path, data_format: str = "auto") -> Recording:
@@ -288,9 +282,7 @@ def read_cnt(path: str | Path, data_format: str = "auto") -> Recording:
         import mne
 
         with quiet_mne():
-            raw = mne.io.read_raw_cnt(
-                path, eog=eog, ecg=ecg, emg=emg, misc=misc, data_format=data_format, preload=True
-            )
+            raw = mne.io.read_raw_cnt(path, eog=eog, ecg=ecg, emg=emg, misc=misc, data_format=data_format, preload=True)
     except Exception as err:  # MNE wraps header problems in RuntimeError, data ones vary
         reason = f"cannot read CNT file ({data_format}): {type(err).__name__}: {err}"
         raise ReaderError(path, reason) from err

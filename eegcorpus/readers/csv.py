@@ -101,11 +101,7 @@ def read_csv(
 
     if id_column == "auto":
         id_column = next(
-            (
-                c
-                for c in table.columns
-                if c.lower() == "id" and not pd.api.types.is_numeric_dtype(table[c])
-            ),
+            (c for c in table.columns if c.lower() == "id" and not pd.api.types.is_numeric_dtype(table[c])),
             None,
         )
     if id_column is not None:
@@ -158,9 +154,7 @@ def _numeric(path: Path, table) -> np.ndarray:
             row = int(np.flatnonzero(bad.to_numpy())[0])
             cell = table[column].iloc[row]
             # +2: one for the header line, one because people count lines from 1
-            raise ReaderError(
-                path, f"non-numeric value {cell!r} in column {column!r} at line {row + 2}"
-            )
+            raise ReaderError(path, f"non-numeric value {cell!r} in column {column!r} at line {row + 2}")
         table[column] = converted
     return table.to_numpy(dtype=np.float64)
 
@@ -178,8 +172,7 @@ def _rate_from_times(path: Path, times: np.ndarray, sfreq: float | None) -> floa
     if abs(steps[worst] - median) > _MAX_STEP_JITTER * median:
         raise ReaderError(
             path,
-            f"rows are not evenly spaced in time: step {steps[worst]:g} s after line {worst + 2} "
-            f"vs median {median:g} s (gap, repeated or reordered rows)",
+            f"rows are not evenly spaced in time: step {steps[worst]:g} s after line {worst + 2} vs median {median:g} s (gap, repeated or reordered rows)",
         )
     estimate = (times.size - 1) / float(times[-1] - times[0])
     nearest = round(estimate)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import itertools
 import os
 import re
 from collections import Counter
@@ -29,8 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from eegcorpus._validate import check_option
-from eegcorpus.errors import ReaderError
 from eegcorpus.channels.types import guess_channel_type
+from eegcorpus.errors import ReaderError
 from eegcorpus.recording import AuxSignal, Recording, make_annotations, unit_scale_to_uv
 
 _ANNOTATION_LABELS = ("EDF Annotations", "BDF Annotations")
@@ -92,7 +93,7 @@ def _parse_start(date: str, time: str) -> _dt.datetime | None:
         day, month, year = (int(v) for v in date.split("."))
         hour, minute, second = (int(v) for v in time.replace(":", ".").split("."))
         year += 1900 if year >= 85 else 2000
-        return _dt.datetime(year, month, day, hour, minute, second, tzinfo=_dt.timezone.utc)
+        return _dt.datetime(year, month, day, hour, minute, second, tzinfo=_dt.UTC)
     except ValueError:
         return None
 
@@ -124,9 +125,7 @@ def read_edf_header(path: str | Path) -> EDFHeader:
                 raise ReaderError(path, f"header declares {n_signals} signals")
             # Checked before reading: a damaged count would otherwise ask for gigabytes.
             if 256 * (n_signals + 1) > size:
-                raise ReaderError(
-                    path, f"truncated header: {n_signals} signals need {256 * (n_signals + 1)} header bytes, file has {size}"
-                )
+                raise ReaderError(path, f"truncated header: {n_signals} signals need {256 * (n_signals + 1)} header bytes, file has {size}")
             per_signal = fh.read(256 * n_signals)
     except OSError as err:
         raise ReaderError(path, f"cannot read file ({err.strerror or err})") from err
@@ -134,9 +133,7 @@ def read_edf_header(path: str | Path) -> EDFHeader:
         raise ReaderError(path, "file changed size while its header was being read")
     header_bytes = _field(path, fixed[184:192], "number of bytes in header", int)
     if header_bytes != 256 * (n_signals + 1):
-        raise ReaderError(
-            path, f"header size field says {header_bytes} bytes but {n_signals} signals need {256 * (n_signals + 1)}"
-        )
+        raise ReaderError(path, f"header size field says {header_bytes} bytes but {n_signals} signals need {256 * (n_signals + 1)}")
     n_records = _field(path, fixed[236:244], "number of data records", int)
     duration = _field(path, fixed[244:252], "duration of a data record", float)
     # 0 is allowed (annotation-only files); "nan", "inf" or a negative value parse as floats
@@ -146,10 +143,7 @@ def read_edf_header(path: str | Path) -> EDFHeader:
 
     def column(offset: int, width: int) -> list[str]:
         start = offset * n_signals
-        return [
-            per_signal[start + i * width : start + (i + 1) * width].decode("latin-1").strip()
-            for i in range(n_signals)
-        ]
+        return [per_signal[start + i * width : start + (i + 1) * width].decode("latin-1").strip() for i in range(n_signals)]
 
     def numeric(offset: int, width: int, name: str, cast=float) -> np.ndarray:
         values = column(offset, width)
@@ -190,8 +184,7 @@ def read_edf_header(path: str | Path) -> EDFHeader:
         if record_bytes == 0 or payload % record_bytes:
             raise ReaderError(
                 path,
-                f"record count is -1 and the {payload} data bytes are not a whole number of "
-                f"{record_bytes}-byte records (truncated last record)",
+                f"record count is -1 and the {payload} data bytes are not a whole number of {record_bytes}-byte records (truncated last record)",
             )
         header.n_records = payload // record_bytes
     elif n_records < 0:
@@ -372,14 +365,15 @@ def read_edf(
     unusable = [header.labels[i] for i in signal_idx if not peak[i] < np.finfo(np.float32).max / 2]
     if unusable:
         raise ReaderError(
-            path, f"non-finite samples (NaN or Inf) from the calibration of signal(s) {', '.join(unusable[:5])} "
+            path,
+            f"non-finite samples (NaN or Inf) from the calibration of signal(s) {', '.join(unusable[:5])} "
             f"(physical minimum/maximum not finite, or too large for float32)",
         )
     gain, offset = gain.astype(np.float32), offset.astype(np.float32)
 
     def convert(indices: list[int], out: np.ndarray | None = None) -> np.ndarray:
         n = int(spr[indices[0]])
-        contiguous = all(offsets[b] == offsets[a] + n for a, b in zip(indices, indices[1:]))
+        contiguous = all(offsets[b] == offsets[a] + n for a, b in itertools.pairwise(indices))
         if contiguous:
             block = samples[:, offsets[indices[0]] : offsets[indices[-1]] + n]
             digital = block.reshape(n_rec, len(indices), n).transpose(1, 0, 2)
@@ -476,8 +470,7 @@ def _check_not_crlf_damaged(path, buffer: bytes, start: int) -> None:
         position += 1
     raise ReaderError(
         path,
-        "data damaged by a text-mode transfer: LF bytes follow a CR throughout (LF was turned "
-        "into CRLF); get a binary copy of the file",
+        "data damaged by a text-mode transfer: LF bytes follow a CR throughout (LF was turned into CRLF); get a binary copy of the file",
     )
 
 
@@ -545,7 +538,8 @@ def _place_records(path, data, record_onsets, record_duration, sfreq, on_gap):
         # One file spanning more than a day of silence is a damaged time-keeping annotation far
         # more often than a recording; zero-filling it could ask for terabytes.
         raise ReaderError(
-            path, f"EDF+D gap of {(step[longest] - record_duration) / 3600:.1f} h after record {longest} (more than "
+            path,
+            f"EDF+D gap of {(step[longest] - record_duration) / 3600:.1f} h after record {longest} (more than "
             f"{_MAX_GAP_S / 3600:.0f} h: a damaged time-keeping annotation?); on_gap='ignore' reads the records as contiguous",
         )
     starts = np.round((record_onsets - record_onsets[0]) * sfreq).astype(np.int64)
@@ -553,8 +547,5 @@ def _place_records(path, data, record_onsets, record_duration, sfreq, on_gap):
     placed = np.zeros((data.shape[0], total), dtype=data.dtype)
     for rec in range(n_rec):
         placed[:, starts[rec] : starts[rec] + per_record] = data[:, rec * per_record : (rec + 1) * per_record]
-    gaps = [
-        (float((starts[i] + per_record) / sfreq), float((starts[i + 1] - starts[i] - per_record) / sfreq))
-        for i in gap_after
-    ]
+    gaps = [(float((starts[i] + per_record) / sfreq), float((starts[i + 1] - starts[i] - per_record) / sfreq)) for i in gap_after]
     return placed, gaps

@@ -55,8 +55,7 @@ def read_eeglab(path: str | Path) -> Recording:
             n_trials = _trials_from_message(str(err))
             raise ReaderError(
                 path,
-                f"EEGLAB dataset holds {n_trials} epochs (trials), not a continuous recording; "
-                "epochs are not concatenated (see mne.read_epochs_eeglab)",
+                f"EEGLAB dataset holds {n_trials} epochs (trials), not a continuous recording; epochs are not concatenated (see mne.read_epochs_eeglab)",
             ) from err
         raise ReaderError(path, f"cannot read EEGLAB file: TypeError: {err}") from err
     except Exception as err:  # scipy/h5py/pymatreader/MNE errors of many types

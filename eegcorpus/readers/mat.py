@@ -93,11 +93,7 @@ def list_mat_arrays(path: str | Path) -> dict[str, tuple[tuple[int, ...], np.dty
         entries = scipy.io.whosmat(path)
     except Exception as err:  # scipy raises ValueError, TypeError, OSError, zlib.error...
         raise ReaderError(path, f"cannot read MAT file: {type(err).__name__}: {err}") from err
-    return {
-        name: (tuple(int(n) for n in shape), np.dtype(_NUMERIC_CLASSES[cls]))
-        for name, shape, cls in entries
-        if cls in _NUMERIC_CLASSES
-    }
+    return {name: (tuple(int(n) for n in shape), np.dtype(_NUMERIC_CLASSES[cls])) for name, shape, cls in entries if cls in _NUMERIC_CLASSES}
 
 
 def read_mat(
@@ -160,9 +156,7 @@ def read_mat(
     if channel_axis not in ("auto", 0, 1):
         raise ValueError(f"channel_axis must be 'auto', 0 or 1, got {channel_axis!r}.")
     if sfreq is None and sfreq_key is None:
-        raise ValueError(
-            "read_mat needs sfreq=... or sfreq_key=... (MAT files have no standard rate field)."
-        )
+        raise ValueError("read_mat needs sfreq=... or sfreq_key=... (MAT files have no standard rate field).")
     version = mat_version(path)
     loader = _H5Loader(path) if version == "7.3" else _ScipyLoader(path)
     try:
@@ -177,9 +171,7 @@ def read_mat(
         if ch_names_key is not None:
             file_names = loader.strings(ch_names_key)
             if ch_names is not None and list(ch_names) != file_names:
-                raise ReaderError(
-                    path, f"ch_names disagree with {ch_names_key} ({file_names[:4]}...)"
-                )
+                raise ReaderError(path, f"ch_names disagree with {ch_names_key} ({file_names[:4]}...)")
             ch_names = file_names
     finally:
         loader.close()
@@ -193,9 +185,7 @@ def read_mat(
         )
     if channel_axis == "auto":
         if array.shape[0] == array.shape[1]:
-            raise ReaderError(
-                path, f"variable {data_key!r} is square {array.shape}; pass channel_axis=0 or 1"
-            )
+            raise ReaderError(path, f"variable {data_key!r} is square {array.shape}; pass channel_axis=0 or 1")
         channel_axis = int(np.argmin(array.shape))
     data = array if channel_axis == 0 else array.T
     n_channels = data.shape[0]
@@ -205,8 +195,7 @@ def read_mat(
     if len(ch_names) != n_channels:
         raise ReaderError(
             path,
-            f"{len(ch_names)} channel names for {n_channels} channels in {data_key!r} "
-            f"{array.shape}",
+            f"{len(ch_names)} channel names for {n_channels} channels in {data_key!r} {array.shape}",
         )
     extra = {
         "mat_version": version,
@@ -217,9 +206,7 @@ def read_mat(
     return recording_from_array(path, data, float(sfreq), ch_names, scale, "mat", extra)
 
 
-def recording_from_array(
-    path, data, sfreq, ch_names, scale, fmt, extra, annotations=None
-) -> Recording:
+def recording_from_array(path, data, sfreq, ch_names, scale, fmt, extra, annotations=None) -> Recording:
     """Scale, type, check and wrap a numeric ``[channel, time]`` array (MAT and CSV readers).
 
     Channel types come from :func:`guess_channel_type`; stim channels keep their raw values
@@ -244,9 +231,7 @@ def recording_from_array(
     finite = np.isfinite(out).all(axis=1)
     if not finite.all():
         bad = [ch_names[i] for i in np.flatnonzero(~finite)]
-        raise ReaderError(
-            path, f"non-finite samples (NaN or Inf) in channel(s) {', '.join(bad[:5])}"
-        )
+        raise ReaderError(path, f"non-finite samples (NaN or Inf) in channel(s) {', '.join(bad[:5])}")
     return Recording(
         data=out,
         sfreq=sfreq,
@@ -268,9 +253,7 @@ def _unit_scale(unit) -> float:
         return float(unit)
     scale = unit_scale_to_uv(str(unit))
     if scale is None:
-        raise ValueError(
-            f"unit must be 'uV', 'mV', 'V', 'nV' or a multiplier to microvolts, got {unit!r}."
-        )
+        raise ValueError(f"unit must be 'uV', 'mV', 'V', 'nV' or a multiplier to microvolts, got {unit!r}.")
     return scale
 
 
@@ -280,9 +263,7 @@ def _choose_data_key(path: Path, arrays: dict) -> str:
         return next(iter(candidates))
     if not candidates:
         listed = ", ".join(f"{k} {v[0]}" for k, v in arrays.items()) or "none"
-        raise ReaderError(
-            path, f"no 2-D numeric matrix to read (numeric variables: {listed}); pass data_key"
-        )
+        raise ReaderError(path, f"no 2-D numeric matrix to read (numeric variables: {listed}); pass data_key")
     listed = ", ".join(f"{k} {v[0]}" for k, v in candidates.items())
     raise ReaderError(path, f"{len(candidates)} candidate signal arrays, pass data_key: {listed}")
 
@@ -322,9 +303,7 @@ class _ScipyLoader:
         top, *fields = key.split(".")
         if top not in self._cache:
             try:
-                loaded = scipy.io.loadmat(
-                    self.path, variable_names=[top], struct_as_record=False, squeeze_me=False
-                )
+                loaded = scipy.io.loadmat(self.path, variable_names=[top], struct_as_record=False, squeeze_me=False)
             except Exception as err:  # scipy raises ValueError, TypeError, OSError, zlib.error...
                 reason = f"cannot read MAT file: {type(err).__name__}: {err}"
                 raise ReaderError(self.path, reason) from err
@@ -338,9 +317,7 @@ class _ScipyLoader:
                 value = value.flat[0]
             if not isinstance(value, mat_struct) or field not in value._fieldnames:
                 where = ".".join([top, *fields[:depth]])
-                raise ReaderError(
-                    self.path, f"{where!r} has no field {field!r} (looking up {key!r})"
-                )
+                raise ReaderError(self.path, f"{where!r} has no field {field!r} (looking up {key!r})")
             value = getattr(value, field)
         return value
 
@@ -408,10 +385,8 @@ class _H5Loader:
             raise ReaderError(self.path, f"{key!r} is a struct or group, not an array")
         cls = _h5_class(node)
         if node.dtype.kind not in "iuf" or (cls is not None and cls not in _NUMERIC_CLASSES):
-            raise ReaderError(
-                self.path, f"{key!r} is not a numeric array (MATLAB class {cls or node.dtype})"
-            )
-        if "MATLAB_empty" in node.attrs and node.attrs["MATLAB_empty"]:
+            raise ReaderError(self.path, f"{key!r} is not a numeric array (MATLAB class {cls or node.dtype})")
+        if node.attrs.get("MATLAB_empty"):
             return np.zeros((0, 0), dtype=node.dtype)
         # HDF5 stores MATLAB's column-major array with its axes reversed.
         return np.asarray(node[()]).T
@@ -433,9 +408,7 @@ class _H5Loader:
             return [self._char(self.file[ref])[0] for ref in refs]
         if _h5_class(node) == "char":
             return self._char(node)
-        raise ReaderError(
-            self.path, f"{key!r} does not hold channel names (class {_h5_class(node)})"
-        )
+        raise ReaderError(self.path, f"{key!r} does not hold channel names (class {_h5_class(node)})")
 
     @staticmethod
     def _char(node) -> list[str]:

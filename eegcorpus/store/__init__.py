@@ -140,7 +140,7 @@ class Store:
         frame = pd.DataFrame(rows, columns=("recording_id",) + INDEX_COLUMNS)
         return frame.set_index("recording_id").sort_index()
 
-    def refresh(self) -> "Store":
+    def refresh(self) -> Store:
         """Forget cached tables (after a build added recordings)."""
         self.__dict__.pop("index", None)
         return self
@@ -170,6 +170,56 @@ class Store:
         for key in ("events", MANIFEST, METADATA_DIGEST):
             signal.attrs.pop(key, None)
         return signal
+
+    def to_mne(self, recording_id: str, verbose: bool | str | None = False):
+        """One recording as an ``mne.io.RawArray``, to look at it with the tools of MNE.
+
+        Parameters
+        ----------
+        recording_id : str
+            A recording of :attr:`index`.
+        verbose : bool | str | None
+            MNE's verbosity while the object is made.
+
+        Returns
+        -------
+        raw : mne.io.RawArray
+            The processed signal in volts (MNE's unit; the store holds microvolts), channels
+            named by their canonical names with their types, the positions as a montage in the
+            head frame (channels without one are left unplaced), the stored events as
+            annotations (description as in the source file; ``extras["label"]`` holds the
+            card's label where there is one), and the measurement date.
+        """
+        import datetime as dt
+
+        import mne
+
+        ds = self.dataset(recording_id)
+        attrs = self.attrs(recording_id)
+        names = [str(n) for n in ds["ch_name"].values]
+        types = [str(t) for t in ds["ch_type"].values]
+        info = mne.create_info(names, float(attrs["sfreq"]), types, verbose=verbose)
+        raw = mne.io.RawArray(ds["signal"].values.astype(np.float64) * 1e-6, info, verbose=verbose)
+        xyz = np.stack([ds[c].values.astype(float) for c in ("x", "y", "z")], axis=1)
+        placed = {n: pos for n, pos, t in zip(names, xyz, types) if t == "eeg" and np.all(np.isfinite(pos))}
+        if placed:
+            raw.set_montage(mne.channels.make_dig_montage(ch_pos=placed, coord_frame="head"), on_missing="ignore", verbose=verbose)
+        meas_date = dt.datetime.fromisoformat(attrs["meas_date"]) if attrs.get("meas_date") else None
+        if meas_date is not None:
+            raw.set_meas_date(meas_date if meas_date.tzinfo else meas_date.replace(tzinfo=dt.UTC))
+        events = attrs.get("events") or {}
+        if events.get("onset"):
+            labels = events.get("label") or [None] * len(events["onset"])
+            raw.set_annotations(
+                mne.Annotations(
+                    events["onset"],
+                    events["duration"],
+                    events["description"],
+                    orig_time=raw.info["meas_date"],
+                    extras=[{"label": label} if label else {} for label in labels],
+                )
+            )
+        return raw
 
     def events(self, recording_id: str | None = None) -> pd.DataFrame:
         """Events and labels (onset and duration in seconds), for one recording or all."""

@@ -142,7 +142,7 @@ def listing_tree(fs, root: str):
         base = Path(tmp)
         prefix = root.rstrip("/") + "/"
         for key in fs.find(root):
-            rel = key[len(prefix):] if key.startswith(prefix) else None
+            rel = key[len(prefix) :] if key.startswith(prefix) else None
             if not rel or rel.startswith("/") or ".." in PurePosixPath(rel).parts:
                 continue
             target = base / rel
@@ -202,7 +202,7 @@ def committed_ids(fs, root: str) -> list[str]:
     fs.invalidate_cache(join(root, RECORDINGS))  # listings are cached; other processes add recordings
     ids = []
     for key in fs.glob(join(root, RECORDINGS, "*", GROUP_METADATA)):
-        rel = key[len(prefix):] if key.startswith(prefix) else key.split(f"/{RECORDINGS}/", 1)[-1]
+        rel = key[len(prefix) :] if key.startswith(prefix) else key.split(f"/{RECORDINGS}/", 1)[-1]
         ids.append(rel.split("/", 1)[0])
     return sorted(set(ids))
 
@@ -308,7 +308,7 @@ class RemoteStore(_store_base()):
         frame = pd.DataFrame(rows, columns=("recording_id",) + INDEX_COLUMNS)
         return frame.set_index("recording_id").sort_index()
 
-    def refresh(self) -> "RemoteStore":
+    def refresh(self) -> RemoteStore:
         self.fs.invalidate_cache()
         return super().refresh()
 
@@ -325,8 +325,7 @@ class RemoteStore(_store_base()):
 
         if remote_recording_attrs(self.fs, self.root, recording_id) is None:
             raise KeyError(f"recording {recording_id!r} is not in {self.path}")
-        return xr.open_zarr(self.path, group=f"{RECORDINGS}/{recording_id}", consolidated=False, zarr_format=3,
-                            storage_options=self.storage_options or None)
+        return xr.open_zarr(self.path, group=f"{RECORDINGS}/{recording_id}", consolidated=False, zarr_format=3, storage_options=self.storage_options or None)
 
     @property
     def failures(self):

@@ -13,9 +13,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from eegcorpus.recording import sha256_file
 from eegcorpus.store import INDEX_COLUMNS, read_json
 from eegcorpus.store.writer import GROUP_METADATA, MANIFEST, METADATA_DIGEST, RECORDINGS, STAGING, TABLES, metadata_digest
-from eegcorpus.recording import sha256_file
 
 
 @dataclass

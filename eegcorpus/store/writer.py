@@ -55,8 +55,7 @@ def check_recording_id(recording_id: str) -> str:
     """Recording ids become folder names: letters, digits, ``_ . -``, not starting with a dot."""
     if not _ID.match(recording_id) or ".." in recording_id:
         raise ValueError(
-            f"Invalid value for the 'recording_id' parameter: {recording_id!r} (allowed: letters, "
-            f"digits, '_', '.', '-'; must start with a letter or digit)."
+            f"Invalid value for the 'recording_id' parameter: {recording_id!r} (allowed: letters, digits, '_', '.', '-'; must start with a letter or digit)."
         )
     return recording_id
 
@@ -200,8 +199,15 @@ def _fill_group(group, processed: ProcessedRecording, attrs: dict, profile: Prof
         # (its FillValueCoder); the plain string "NaN" made every float32 store unreadable.
         signal_attrs["_FillValue"] = base64.standard_b64encode(struct.pack("<d", fill)).decode()
     signal = group.create_array(
-        "signal", shape=values.shape, dtype=values.dtype, chunks=(n_ch, chunk), shards=(n_ch, shard),
-        compressors=[_codec()], fill_value=fill, dimension_names=["channel", "time"], attributes=signal_attrs,
+        "signal",
+        shape=values.shape,
+        dtype=values.dtype,
+        chunks=(n_ch, chunk),
+        shards=(n_ch, shard),
+        compressors=[_codec()],
+        fill_value=fill,
+        dimension_names=["channel", "time"],
+        attributes=signal_attrs,
     )
     # The whole array in one call: every shard is written whole, never read-modify-written.
     signal[:] = values
@@ -218,8 +224,13 @@ def _fill_group(group, processed: ProcessedRecording, attrs: dict, profile: Prof
         column = columns[name]
         text = column.dtype == object
         array = group.create_array(
-            name, shape=column.shape, dtype=str if text else column.dtype, chunks=column.shape,
-            compressors=None, fill_value="" if text else float("nan"), dimension_names=["channel"],
+            name,
+            shape=column.shape,
+            dtype=str if text else column.dtype,
+            chunks=column.shape,
+            compressors=None,
+            fill_value="" if text else float("nan"),
+            dimension_names=["channel"],
         )
         array[:] = column
 

@@ -1,0 +1,85 @@
+"""Mutation testing of one module against the tests that cover it (mutmut, the ``mutation`` extra).
+
+mutmut rewrites the module into hundreds of small plausible bugs ("mutants": ``<`` for ``<=``,
+a constant changed, a call's argument dropped) and runs the named tests against each; a mutant
+the tests still pass "survives" and points at a guarantee nothing checks. A whole-package run
+takes hours on two cores, so each run is scoped to a module and its tests
+(``docs/testing.md`` lists the pairs and what survived).
+
+The run happens in a copy of the working tree (tracked and untracked, not ignored, files) under
+``--work``, so mutmut's ``mutants/`` folder and its configuration never touch the checkout.
+
+Usage::
+
+    python scripts/mutation.py neuript/masking.py tests/test_masking.py
+    python scripts/mutation.py eegcorpus/readers/edf.py tests/test_edf.py --work /tmp/mutation-edf
+
+Prints mutmut's result line per mutant that was not killed, then the counts per outcome.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _copy_tree(work: Path) -> None:
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, check=True, capture_output=True, text=True).stdout.split()
+    for name in files:
+        source = REPO / name
+        if source.is_file():
+            target = work / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("module", help="the file to mutate, relative to the repository root")
+    parser.add_argument("tests", nargs="+", help="test files (or node ids) that cover it")
+    parser.add_argument("--work", type=Path, default=None, help="copy of the tree to run in (default: a new temporary folder)")
+    parser.add_argument("--max-children", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args(argv)
+    if not (REPO / args.module).is_file():
+        parser.error(f"no such module: {args.module}")
+    work = args.work or Path(tempfile.mkdtemp(prefix="mutation-"))
+    if work.exists() and any(work.iterdir()):
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    _copy_tree(work)
+    pyproject = work / "pyproject.toml"
+    tests = ", ".join(f'"{t}"' for t in args.tests)
+    config = [
+        "[tool.mutmut]",
+        f'source_paths = ["{args.module}"]',
+        f"pytest_add_cli_args_test_selection = [{tests}]",
+        # a test slowed down by a busy machine is not a mutant that hangs
+        "timeout_constant = 30.0",
+    ]
+    pyproject.write_text(pyproject.read_text() + "\n" + "\n".join(config) + "\n")
+    env = os.environ | {"EEGCORPUS_SHARED_DATA": os.environ.get("EEGCORPUS_SHARED_DATA", str(REPO.parent / "shared" / "data"))}
+    mutmut = [sys.executable, "-m", "mutmut"]
+    subprocess.run([*mutmut, "run", "--max-children", str(args.max_children)], cwd=work, env=env, check=True, stdout=subprocess.DEVNULL)
+    listing = subprocess.run([*mutmut, "results", "--all", "true"], cwd=work, env=env, check=True, capture_output=True, text=True).stdout
+    outcomes = collections.Counter()
+    for line in listing.splitlines():
+        name, _, outcome = line.strip().rpartition(": ")
+        if not name:
+            continue
+        outcomes[outcome] += 1
+        if outcome != "killed":
+            print(f"{outcome:10s} {name}")
+    print(f"{args.module}: " + ", ".join(f"{n} {k}" for k, n in outcomes.most_common()) + f" (work folder {work})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
