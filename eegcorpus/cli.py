@@ -83,6 +83,18 @@ def catalog_list(
     typer.echo("\n* unverified value")
 
 
+@catalog_app.command("markdown")
+def catalog_markdown() -> None:
+    """Print docs/catalog.md: every card validated, summary tables and one section per dataset."""
+    from eegcorpus.catalog import CatalogError, load_catalog, render_markdown
+
+    try:
+        catalog = load_catalog()
+    except CatalogError as exc:
+        _fail(str(exc))
+    sys.stdout.write(render_markdown(catalog))
+
+
 @catalog_app.command("show")
 def catalog_show(
     dataset_id: str = typer.Argument(..., metavar="ID", help="Dataset id, e.g. eegmmidb."),

@@ -10,7 +10,6 @@ import pytest
 import yaml
 from conftest import shared_path
 
-from eegcorpus import catalog as catalog_module
 from eegcorpus.catalog import (
     CatalogError,
     DownstreamCard,
@@ -22,6 +21,7 @@ from eegcorpus.catalog import (
     parse_card,
     render_markdown,
 )
+from eegcorpus.catalog import loading as catalog_loading
 
 REPO = Path(__file__).resolve().parents[1]
 CARDS = REPO / "catalog"
@@ -279,8 +279,8 @@ def test_default_folder_falls_back_to_the_source_tree(monkeypatch):
     def not_installed(name):
         raise ModuleNotFoundError(name)
 
-    monkeypatch.setattr(catalog_module.importlib.resources, "files", not_installed)
-    assert catalog_module._default_directory() == CARDS
+    monkeypatch.setattr(catalog_loading.importlib.resources, "files", not_installed)
+    assert catalog_loading._default_directory() == CARDS
 
 
 def test_get_card_for_an_unknown_id_lists_the_valid_ids():
@@ -335,7 +335,7 @@ def test_markdown_marks_unverified_values():
 def test_markdown_layout():
     text = render_markdown(load_catalog())
     assert text.startswith("# Dataset catalog\n")
-    assert "python -m eegcorpus.catalog --markdown > docs/catalog.md" in text
+    assert "eegcorpus catalog markdown > docs/catalog.md" in text
     pretrain_at = text.index("## Pretraining datasets (14,")
     downstream_at = text.index("## Downstream datasets (8)")
     assert pretrain_at < downstream_at < text.index("## Cards")
@@ -346,11 +346,15 @@ def test_markdown_layout():
 
 def test_docs_page_is_up_to_date():
     expected = render_markdown(load_catalog())
-    assert DOCS.read_text(encoding="utf-8") == expected, "docs/catalog.md is stale; run: python -m eegcorpus.catalog --markdown > docs/catalog.md"
+    assert DOCS.read_text(encoding="utf-8") == expected, "docs/catalog.md is stale; run: eegcorpus catalog markdown > docs/catalog.md"
 
 
-def test_command_line_prints_the_docs_page(capsys):
-    assert catalog_module.main(["--markdown"]) == 0
-    assert capsys.readouterr().out == render_markdown(load_catalog())
-    assert catalog_module.main(["--json"]) == 0
-    assert set(json.loads(capsys.readouterr().out)) == set(PRETRAIN) | DOWNSTREAM
+def test_command_line_prints_the_docs_page():
+    from typer.testing import CliRunner
+
+    from eegcorpus.cli import app
+
+    markdown = CliRunner().invoke(app, ["catalog", "markdown"])
+    assert markdown.exit_code == 0 and markdown.stdout == render_markdown(load_catalog())
+    listed = CliRunner().invoke(app, ["catalog", "list", "--json"])
+    assert listed.exit_code == 0 and {row["id"] for row in json.loads(listed.stdout)} == set(PRETRAIN) | DOWNSTREAM
