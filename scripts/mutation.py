@@ -63,6 +63,9 @@ def main(argv=None) -> int:
         f"pytest_add_cli_args_test_selection = [{tests}]",
         # a test slowed down by a busy machine is not a mutant that hangs
         "timeout_constant = 30.0",
+        # torch's thread pools do not survive a fork of a process that has run tests: forked
+        # workers deadlock (and count as timeouts); a fork server that only imports is safe
+        'process_isolation = "forkserver"',
     ]
     pyproject.write_text(pyproject.read_text() + "\n" + "\n".join(config) + "\n")
     env = os.environ | {"EEGCORPUS_SHARED_DATA": os.environ.get("EEGCORPUS_SHARED_DATA", str(REPO.parent / "shared" / "data"))}

@@ -13,6 +13,7 @@ from neuript.masking import (
     NEURIPT_RATIOS,
     amplitude_aware_mask,
     bert_corruption,
+    mask_counts,
     pool_mask,
     random_mask,
     sample_ratios,
@@ -215,8 +216,30 @@ def test_bert_corruption_proportions_disjoint_subsets():
 
 
 def test_bert_corruption_rejects_bad_probabilities():
-    with pytest.raises(ValueError):
-        bert_corruption(torch.ones(1, 1, 4, dtype=torch.bool), 0.8, 0.3)
+    mask = torch.ones(1, 1, 4, dtype=torch.bool)
+    for p_mask_token, p_random in ((0.8, 0.3), (-0.1, 0.1), (0.5, -0.1)):
+        with pytest.raises(ValueError, match=r"need p_mask_token >= 0, p_random >= 0 and p_mask_token \+ p_random <= 1"):
+            bert_corruption(mask, p_mask_token, p_random)
+    # the edges are allowed: no mask token, no random share, or nothing left unchanged
+    for p_mask_token, p_random in ((0.0, 0.5), (0.5, 0.0), (0.7, 0.3)):
+        bert_corruption(mask, p_mask_token, p_random, generator=gen(1))
+
+
+def test_bert_corruption_splits_at_the_exact_thresholds():
+    """Point i goes to the mask token when u_i < p_mask_token, to a random value when
+    p_mask_token <= u_i < p_mask_token + p_random: checked on the generator's own draws,
+    with the thresholds placed exactly on some of them."""
+    mask = torch.ones(1, 2, 50, dtype=torch.bool)
+    u = torch.rand(mask.shape, generator=gen(5))
+    order = torch.argsort(u.flatten())
+    at_mask_threshold, at_random_threshold = order[30], order[70]
+    p_mask_token = float(u.flatten()[at_mask_threshold])
+    p_random = float(u.flatten()[at_random_threshold]) - p_mask_token
+    use_mask_token, use_random = bert_corruption(mask, p_mask_token, p_random, generator=gen(5))
+    assert torch.equal(use_mask_token, u < p_mask_token)
+    assert torch.equal(use_random, (u >= p_mask_token) & (u < p_mask_token + p_random))
+    assert int(use_mask_token.sum()) == 30 and int(use_random.sum()) == 40
+    assert use_random.flatten()[at_mask_threshold] and not use_random.flatten()[at_random_threshold]
 
 
 # --- pooling to coarser scales -------------------------------------------------------------------
@@ -275,6 +298,39 @@ def test_pool_mask_rejects_bad_factor_and_shape():
 # --- dynamic ratio ------------------------------------------------------------------------------
 
 
+def test_sample_ratios_edges_and_errors():
+    assert sample_ratios(0, generator=gen(1)).shape == (0,)
+    assert set(sample_ratios(20, choices=(0.5,), generator=gen(2)).tolist()) == {0.5}
+    with pytest.raises(ValueError, match="batch must be >= 0, got -1"):
+        sample_ratios(-1)
+    with pytest.raises(ValueError, match="choices must not be empty"):
+        sample_ratios(3, choices=())
+
+
+def test_mask_counts_refuses_ratios_outside_the_unit_interval():
+    for bad in (-0.1, 1.5, float("nan"), [0.5, 1.01]):
+        with pytest.raises(ValueError, match=r"masking ratios must lie in \[0, 1\]"):
+            mask_counts(torch.tensor(bad) if isinstance(bad, list) else bad, 100, 2)
+    with pytest.raises(ValueError, match=r"ratio must be a scalar or have shape \[2\], got \(3,\)"):
+        mask_counts(torch.tensor([0.1, 0.2, 0.3]), 100, 2)
+    assert mask_counts(1.0, 100, 2).tolist() == [100, 100] and mask_counts(0.0, 100, 2).tolist() == [0, 0]
+
+
+def test_aamp_band_is_centred_on_the_drawn_quantile():
+    """The band of n points starts at amplitude rank round(xi * T - n / 2), clamped into
+    [0, T - n], with xi the generator's draw per channel: a hand-computed reference."""
+    x = torch.randn(3, 4, 40, generator=gen(11))
+    n = 12  # ratio 0.3 of 40
+    mask = amplitude_aware_mask(x, 0.3, generator=gen(12))
+    xi = torch.rand((3, 4, 1), generator=gen(12), dtype=torch.float64)
+    for b in range(3):
+        for c in range(4):
+            start = min(max(round(float(xi[b, c, 0]) * 40 - n / 2), 0), 40 - n)
+            ranks = torch.argsort(torch.argsort(x[b, c], stable=True), stable=True)
+            expected = (ranks >= start) & (ranks < start + n)
+            assert torch.equal(mask[b, c], expected), (b, c, start)
+
+
 def test_sample_ratios_values_and_coverage():
     r = sample_ratios(30000, generator=gen(26))
     assert r.shape == (30000,) and r.is_floating_point()
@@ -288,3 +344,11 @@ def test_sample_ratios_values_and_coverage():
         float(torch.tensor(0.6, dtype=r.dtype)),
     }
     assert torch.equal(r, sample_ratios(30000, generator=gen(26)))
+
+
+def test_masks_refuse_wrong_shapes_naming_them():
+    x = torch.randn(2, 3, 16, generator=gen(3))
+    with pytest.raises(ValueError, match=r"x must be \[B, C, T\], got shape \(3, 16\)"):
+        amplitude_aware_mask(x[0], 0.5)
+    with pytest.raises(ValueError, match=r"valid must have shape \(2, 3\), got \(2, 4\)"):
+        amplitude_aware_mask(x, 0.5, valid=torch.ones(2, 4, dtype=torch.bool))
