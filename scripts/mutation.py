@@ -66,6 +66,8 @@ def main(argv=None) -> int:
         # torch's thread pools do not survive a fork of a process that has run tests: forked
         # workers deadlock (and count as timeouts); a fork server that only imports is safe
         'process_isolation = "forkserver"',
+        # files the tests read beside the code (split files, cards, scripts)
+        'also_copy = ["docs", "catalog", "scripts"]',
     ]
     pyproject.write_text(pyproject.read_text() + "\n" + "\n".join(config) + "\n")
     env = os.environ | {"EEGCORPUS_SHARED_DATA": os.environ.get("EEGCORPUS_SHARED_DATA", str(REPO.parent / "shared" / "data"))}
