@@ -7,6 +7,7 @@ It lives inside the package as ``eegcorpus.cli``: a top-level module named ``cli
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from collections import Counter
 from enum import Enum
@@ -15,6 +16,7 @@ from pathlib import Path
 import typer
 
 from eegcorpus._validate import expand_subjects
+from eegcorpus.log import add_logging_options
 
 app = typer.Typer(
     help="Public EEG corpora into clean, coordinate-annotated zarr stores.",
@@ -26,18 +28,7 @@ catalog_app = typer.Typer(help="The dataset catalog: 14 pretraining and 8 downst
 app.add_typer(catalog_app, name="catalog")
 
 
-@app.callback()
-def _logging_options(
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Say more: debug messages too."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Say less: warnings and errors only."),
-) -> None:
-    """Public EEG corpora into clean, coordinate-annotated zarr stores."""
-    from eegcorpus.log import set_level
-
-    if verbose and quiet:
-        typer.echo("error: choose one of --verbose and --quiet, not both", err=True)
-        raise typer.Exit(2)
-    set_level(verbose=verbose, quiet=quiet)
+add_logging_options(app, logging.getLogger("eegcorpus"))
 
 
 class Role(str, Enum):

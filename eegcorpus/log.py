@@ -45,4 +45,19 @@ def set_level(verbose: bool = False, quiet: bool = False, target: logging.Logger
     target.setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
 
 
-__all__ = ["ProgressAwareHandler", "ensure_handler", "logger", "set_level"]
+def add_logging_options(app, target: logging.Logger) -> None:
+    """Give a typer ``app`` the ``-v/--verbose`` and ``-q/--quiet`` options, setting ``target``."""
+    import typer
+
+    @app.callback()
+    def _logging_options(
+        verbose: bool = typer.Option(False, "--verbose", "-v", help="Say more: debug messages too."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="Say less: warnings and errors only."),
+    ) -> None:
+        if verbose and quiet:
+            typer.echo("error: choose one of --verbose and --quiet, not both", err=True)
+            raise typer.Exit(2)
+        set_level(verbose=verbose, quiet=quiet, target=target)
+
+
+__all__ = ["ProgressAwareHandler", "add_logging_options", "ensure_handler", "logger", "set_level"]

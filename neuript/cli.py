@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 
 import typer
 
+from eegcorpus.log import add_logging_options
+
 app = typer.Typer(help="NeurIPT: pretrain and evaluate from eegcorpus zarr stores.", no_args_is_help=True, add_completion=False)
 
 
-@app.callback()
-def _logging_options(
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Say more: debug messages too."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Say less: warnings and errors only."),
-) -> None:
-    """NeurIPT: pretrain and evaluate from eegcorpus zarr stores."""
-    from neuript.log import set_level
-
-    if verbose and quiet:
-        typer.echo("error: choose one of --verbose and --quiet, not both", err=True)
-        raise typer.Exit(2)
-    set_level(verbose=verbose, quiet=quiet)
+add_logging_options(app, logging.getLogger("neuript"))
 
 
 @app.command()
