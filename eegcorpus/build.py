@@ -1,14 +1,16 @@
 """``eegcorpus build``: raw files of one catalog dataset -> a resumable zarr store, with dask.
 
-One dask task per recording. A task carries only paths and parameters (never signals), reads
-its file, processes it, writes and publishes it into the store, and returns a small dict; the
-client only collects those dicts, updates the progress bar and writes the tables. So the same
-code runs on the local threaded or multiprocess scheduler and on a dask.distributed cluster.
+One dask task per recording. A task carries only locations and parameters (never signals),
+reads its file, processes it, writes and publishes it into the store, and returns a small dict;
+the client only collects those dicts, updates the progress bar and writes the tables. So the same
+code runs on the local threaded or multiprocess scheduler and on a dask.distributed cluster, and
+the raw folder and the store may each be a local folder or an fsspec URL: the task reaches both
+through :mod:`eegcorpus.storage`.
 
 Resume and idempotence: a recording already published with the same source (size and mtime, or
 sha256), profile digest and pipeline version is skipped, so re-running a finished build does
 nothing and says so. A killed build leaves only whole recordings behind (see
-:mod:`eegcorpus.store.writer`); the next run rebuilds the index from them and goes on.
+:meth:`eegcorpus.storage.Storage.publish`); the next run rebuilds the index from them and goes on.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import contextlib
 import datetime as _dt
 import errno
 import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
@@ -30,18 +31,17 @@ from eegcorpus._validate import check_option
 from eegcorpus.errors import EEGCorpusError, ReaderError
 from eegcorpus.log import ensure_handler, logger
 from eegcorpus.pipeline.profiles import Profile, load_profile
+from eegcorpus.storage import LockHeldError, Storage, storage_for
 from eegcorpus.store import (
     INDEX_COLUMNS,
     TABLES,
     index_row,
     init_store,
-    read_json,
     rebuild_index_rows,
     recording_attrs,
-    write_json_atomic,
     write_recording,
 )
-from eegcorpus.store.writer import PIPELINE_VERSION, STAGING, choose_quantum
+from eegcorpus.store.writer import PIPELINE_VERSION, choose_quantum
 
 _PERCENTILES = (1, 5, 25, 50, 75, 95, 99)
 #: A channel whose processed standard deviation is below this is flat (disconnected).
@@ -85,7 +85,7 @@ _DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 @dataclass
 class BuildResult:
-    store: Path
+    store: Path | str
     written: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     failed: list[dict] = field(default_factory=list)
@@ -185,19 +185,22 @@ def _mean_spectrum(data: np.ndarray, sfreq: float) -> dict:
     return {"freqs_hz": np.round(freqs, 3).tolist(), "mean_log10_psd_uv2_per_hz": np.round(np.log10(psd + 1e-12), 4).tolist()}
 
 
-def stat_stamp(path: Path) -> list:
-    """[size, mtime_ns] of a file, or None values when it is missing."""
-    try:
-        st = path.stat()
-        return [st.st_size, st.st_mtime_ns]
-    except OSError:
-        return [None, None]
-
-
 def build_one(
-    store: str, raw_root: str, dataset_id: str, source: dict, profile: dict, line_freq: float | None, drop_channels: list[str], strict: bool = False
+    store: str,
+    raw_root: str,
+    dataset_id: str,
+    source: dict,
+    profile: dict,
+    line_freq: float | None,
+    drop_channels: list[str],
+    strict: bool = False,
+    storage_options: dict | None = None,
 ) -> dict:
     """Process and publish one recording. The dask task: arguments and result are small.
+
+    ``store`` and ``raw_root`` are folders or fsspec URLs (with ``storage_options``); a raw
+    file on object storage is downloaded with its companions into a temporary folder first,
+    and failure messages name it by its URL.
 
     Returns
     -------
@@ -208,37 +211,41 @@ def build_one(
     from eegcorpus.datasets.base import Source
     from eegcorpus.pipeline.process import process_recording
 
-    root, raw = Path(store), Path(raw_root)
+    raw, out = storage_for(raw_root, storage_options), storage_for(store, storage_options)
     src = Source(**source)
     prof = Profile(**{**profile, "channel_types": tuple(profile["channel_types"])})
-    path = raw / src.path
+    name = raw.name(src.path)
+    local_raw: Path | None = None
     stage = "find"
     try:
-        stat = path.stat()
+        file_stamp = raw.stamp(src.path)
+        if file_stamp[0] is None:
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
         # Companion files (hypnograms, label files, event tables) shape the stored labels, so a
         # change to one of them rebuilds the recording too.
-        companions = {name: stat_stamp(raw / rel) for name, rel in sorted(src.companions.items())}
-        old = recording_attrs(root, src.recording_id)
+        companions = {key: raw.stamp(rel) for key, rel in sorted(src.companions.items())}
+        old = recording_attrs(out, src.recording_id)
         same_setup = (
             old is not None
             and old.get("profile_digest") == prof.digest
             and old.get("pipeline_version") == PIPELINE_VERSION
             and old.get("companion_stamps", {}) == companions
         )
-        if same_setup and old.get("source_size") == stat.st_size and old.get("source_mtime_ns") == stat.st_mtime_ns:
+        if same_setup and [old.get("source_size"), old.get("source_mtime_ns")] == file_stamp:
             return {"status": "skipped", "recording_id": src.recording_id, "hours": 0.0, "row": index_row(old)}
         stage = "read"
-        adapter = _adapter(dataset_id)
-        rec = adapter.read(raw, src)
-        if stat_stamp(path) != [stat.st_size, stat.st_mtime_ns]:
-            # What was read may mix two versions, and the stamps stored with it would describe
-            # neither; the next build stores the file as it is then.
-            raise ReaderError(path, "the file changed while it was being read (size or modification time); build again to store its new version")
-        if same_setup and old.get("source_sha256") == rec.sha256:
-            return {"status": "skipped", "recording_id": src.recording_id, "hours": 0.0, "row": index_row(old)}
-        stage = "process"
-        processed = process_recording(rec, prof, line_freq=line_freq, drop_channels=drop_channels, channel_map=adapter.channel_map)
-        events = adapter.events(src, rec)
+        with raw.local_files([src.path, *src.companions.values()]) as local_raw:
+            adapter = _adapter(dataset_id)
+            rec = adapter.read(local_raw, src)
+            if raw.stamp(src.path) != file_stamp:
+                # What was read may mix two versions, and the stamps stored with it would describe
+                # neither; the next build stores the file as it is then.
+                raise ReaderError(name, "the file changed while it was being read (size or modification time); build again to store its new version")
+            if same_setup and old.get("source_sha256") == rec.sha256:
+                return {"status": "skipped", "recording_id": src.recording_id, "hours": 0.0, "row": index_row(old)}
+            stage = "process"
+            processed = process_recording(rec, prof, line_freq=line_freq, drop_channels=drop_channels, channel_map=adapter.channel_map)
+            events = adapter.events(src, rec)
         raw_kept = rec.data[[rec.ch_names.index(n) for n in processed.ch_names]]
         quantum = choose_quantum(processed.data, prof.quantum_uv) if prof.storage == "int16" else None
         attrs = {
@@ -254,8 +261,8 @@ def build_one(
             "source_companions": src.companions,
             "companion_stamps": companions,
             "source_sha256": rec.sha256,
-            "source_size": stat.st_size,
-            "source_mtime_ns": stat.st_mtime_ns,
+            "source_size": file_stamp[0],
+            "source_mtime_ns": file_stamp[1],
             "source_format": rec.format,
             "meas_date": rec.meas_date.isoformat() if rec.meas_date else None,
             "sfreq": processed.sfreq,
@@ -282,15 +289,18 @@ def build_one(
             },
         }
         stage = "write"
-        write_recording(root, src.recording_id, processed, attrs, prof)
+        write_recording(out, src.recording_id, processed, attrs, prof)
         return {"status": "written", "recording_id": src.recording_id, "hours": processed.duration_s / 3600, "row": index_row(attrs)}
     except Exception as err:
-        message = _failure_message(path, err)
+        message = _failure_message(name, err)
+        if local_raw is not None and str(local_raw) != str(raw.location):
+            # a reader names the downloaded copy; the user knows the file by its URL
+            message = message.replace(str(local_raw / src.path), name).replace(str(local_raw), raw.name())
         failure = {"file": src.path, "stage": stage, "error": message}
         if isinstance(err, OSError) and err.errno in _DISK_FULL:
-            raise StoreFullError(f"{message}; the build stopped: free space for {root} and run it again to resume", failure) from err
+            raise StoreFullError(f"{message}; the build stopped: free space for {out} and run it again to resume", failure) from err
         if strict:
-            raise BuildStopped(f"{path}: {stage} failed: {message[len(str(path)) + 2 :]}", failure) from err
+            raise BuildStopped(f"{name}: {stage} failed: {message[len(name) + 2 :] if message.startswith(name + ': ') else message}", failure) from err
         return {"status": "failed", "recording_id": src.recording_id, "hours": 0.0, "failure": failure}
 
 
@@ -327,7 +337,7 @@ def build(
         Folder holding the dataset's files in its documented layout (any depth below), or an
         fsspec URL of one (``s3://bucket/raw/tuep``).
     out : path-like | str
-        The store (created if missing), or an fsspec URL (see :mod:`eegcorpus.remote_build`).
+        The store (created if missing), or an fsspec URL (see :mod:`eegcorpus.storage`).
     profile : str | path | Profile
         ``neuript`` (default), ``labram``, ``cbramod`` or a TOML/YAML profile file.
     scheduler : "auto" | "threads" | "processes" | "sync" | "tcp://HOST:PORT"
@@ -350,91 +360,69 @@ def build(
     started = time.perf_counter()
     if not str(scheduler).startswith("tcp://"):
         check_option("scheduler", scheduler, ("auto", "threads", "processes", "sync", "tcp://HOST:PORT"))
-    from eegcorpus.store.remote import is_url
-
-    if is_url(raw) or is_url(out):
-        from eegcorpus.remote_build import build_remote
-
-        return build_remote(
-            dataset,
-            raw,
-            out,
-            profile=profile,
-            scheduler=scheduler,
-            workers=workers,
-            subjects=subjects,
-            limit=limit,
-            strict=strict,
-            progress=progress,
-            storage_options=storage_options,
-        )
     from eegcorpus.catalog import get_card
 
     card = get_card(dataset)
     prof = profile if isinstance(profile, Profile) else load_profile(profile)
-    raw, out = Path(raw), Path(out)
-    if not raw.is_dir():
-        raise BuildError(f"{raw}: raw folder not found")
+    raw_storage, store = storage_for(raw, storage_options), storage_for(out, storage_options)
+    if not raw_storage.is_dir():
+        raise BuildError(f"{raw_storage}: raw folder not found")
     adapter = _adapter(dataset)
-    sources = _select(adapter.find(raw), subjects, limit)
+    with raw_storage.listing() as tree:
+        sources = _select(adapter.find(tree), subjects, limit)
     if not sources:
-        raise BuildError(f"no {dataset} files under {raw} (layout {card.layout.pattern!r}). {card.access_notes}".strip())
+        raise BuildError(f"no {dataset} files under {raw_storage} (layout {card.layout.pattern!r}). {card.access_notes}".strip())
     if scheduler == "auto":
         cores = workers or os.cpu_count() or 1
         scheduler = "processes" if cores > 1 and len(sources) >= PROCESSES_FROM else "threads"
-    out.mkdir(parents=True, exist_ok=True)
-    with store_lock(out):
+    store.create()
+    with store_lock(store):
         # Under the lock: two builds creating the same new store cannot interleave its creation.
-        init_store(out)
-        return _build_locked(out, raw, dataset, prof, card, sources, scheduler, workers, strict, progress, started)
+        init_store(store)
+        return _build_locked(store, raw_storage, dataset, prof, card, sources, scheduler, workers, strict, progress, started, storage_options)
+
+
+#: The build lock's key in a store.
+LOCK = ".lock"
 
 
 @contextlib.contextmanager
-def store_lock(store: Path):
+def store_lock(store: str | Path | Storage, storage_options: dict | None = None):
     """Hold the store's build lock, or fail at once naming the build that holds it.
 
-    An exclusive ``flock`` on ``STORE/.lock``: the kernel releases it when the holder exits,
-    however it exits (SIGKILL included), so a crashed build never leaves a stale lock behind.
+    Locally an exclusive ``flock`` that the kernel releases however its holder exits; on object
+    storage a lock object with a heartbeat that the next build takes over once its holder has
+    died (:mod:`eegcorpus.storage.remote`).
     """
-    import fcntl
-
-    path = store / ".lock"
-    handle = open(path, "a+")
+    storage = storage_for(store, storage_options)
     try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise BuildError(f"{store}: another build is writing this store ({holder}); wait for it to finish") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()} on {os.uname().nodename}, since {_dt.datetime.now(_dt.UTC).isoformat(timespec='seconds')}")
-        handle.flush()
-        yield
-    finally:
-        handle.close()
+        with storage.lock(LOCK):
+            yield
+    except LockHeldError as held:
+        raise BuildError(f"{storage}: another build is writing this store ({held}); wait for it to finish") from None
 
 
-def _build_locked(out, raw, dataset, prof, card, sources, scheduler, workers, strict, progress, started) -> BuildResult:
-    args = (str(out), str(raw), dataset)
-    common = (prof.to_dict(), float(card.line_freq) if card.line_freq else None, list(card.drop_channels), strict)
-    _clear_staging(out)
+def _build_locked(store: Storage, raw: Storage, dataset, prof, card, sources, scheduler, workers, strict, progress, started, storage_options) -> BuildResult:
+    args = (str(store.location), str(raw.location), dataset)
+    common = (prof.to_dict(), float(card.line_freq) if card.line_freq else None, list(card.drop_channels), strict, storage_options or {})
+    store.clear_staging()
     fault_point("start")
 
     def write_tables(results, result, stopped):
         try:
-            _write_tables(out, results, dataset, prof, result, exists=lambda rel: (Path(raw) / rel).exists())
+            _write_tables(store, results, dataset, prof, result, exists=raw.exists)
         except OSError as err:
             # The tables are replaced atomically, so the old ones are intact; the index is
             # rebuilt from the recordings by the next reader. An error already on its way out
             # (a full disk) says more than this one.
             if stopped is None:
                 raise BuildError(
-                    f"{out / TABLES}: cannot write the tables ({err.strerror or err}); the recordings are stored and the next build writes them"
+                    f"{store.name(TABLES)}: cannot write the tables ({err.strerror or err}); the recordings are stored and the next build writes them"
                 ) from err
 
-    return run_tasks(BuildResult(store=out), dataset, [s.to_dict() for s in sources], args, common, scheduler, workers, progress, started, write_tables)
+    return run_tasks(
+        BuildResult(store=store.location), dataset, [s.to_dict() for s in sources], args, common, scheduler, workers, progress, started, write_tables
+    )
 
 
 def run_tasks(
@@ -448,15 +436,13 @@ def run_tasks(
     progress: bool,
     started: float,
     write_tables,
-    task=None,
 ) -> BuildResult:
     """Run one task per recording on the scheduler, collecting results as they arrive, and
     write the tables afterwards, also when the run stops early.
 
     ``write_tables(results, result, stopped)`` gets every result so far (when the run stops
     early, --strict or a full disk, the tables still record what was done before, and the
-    stopping failure) and the exception that stopped the run, if any. ``task`` replaces
-    :func:`build_one` (the object-storage build).
+    stopping failure) and the exception that stopped the run, if any.
     """
     from tqdm import tqdm
 
@@ -478,9 +464,9 @@ def run_tasks(
     stopped: BaseException | None = None
     try:
         if str(scheduler).startswith("tcp://"):
-            _run_distributed(scheduler, args, payloads, common, collect, task=task)
+            _run_distributed(scheduler, args, payloads, common, collect)
         else:
-            _run_local(scheduler, workers, args, payloads, common, collect, task=task)
+            _run_local(scheduler, workers, args, payloads, common, collect)
     except BaseException as err:
         stopped = err
         if isinstance(err, BuildStopped) and err.failure:
@@ -494,25 +480,12 @@ def run_tasks(
     return result
 
 
-def _clear_staging(out: Path) -> None:
-    """Remove what killed builds left in ``.staging`` (half-written or never published
-    recordings). Only the build holding the lock writes there, so none of it is in use."""
-    staging = out / STAGING
-    if not staging.is_dir():
-        return
-    for entry in staging.iterdir():
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            entry.unlink(missing_ok=True)
-
-
-def _run_local(scheduler, workers, args, payloads, common, collect, task=None) -> None:
+def _run_local(scheduler, workers, args, payloads, common, collect) -> None:
     """Run the tasks on a local dask scheduler; ``collect`` gets every result as it arrives."""
     import dask
     from dask.callbacks import Callback
 
-    tasks = [dask.delayed(task or build_one, pure=False)(*args, payload, *common) for payload in payloads]
+    tasks = [dask.delayed(build_one, pure=False)(*args, payload, *common) for payload in payloads]
 
     class _Progress(Callback):
         def _posttask(self, key, res, dsk, state, worker_id):
@@ -540,7 +513,9 @@ def _run_local(scheduler, workers, args, payloads, common, collect, task=None) -
             # the tables are written and the lock is released.
             pool = ThreadPoolExecutor(workers or os.cpu_count() or 1)
             try:
-                dask.compute(*tasks, scheduler="threads", pool=pool)
+                # The pool itself as the scheduler: naming "threads" makes dask import
+                # dask.distributed to look for a client (0.4 s, a third of a one-file build).
+                dask.compute(*tasks, scheduler=pool)
                 return
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)
@@ -574,12 +549,12 @@ def _process_pool(workers: int | None):
     return pool
 
 
-def _run_distributed(address, args, payloads, common, collect, task=None) -> None:
+def _run_distributed(address, args, payloads, common, collect) -> None:
     """Run the tasks on a dask.distributed cluster; ``collect`` gets every result as it arrives."""
     from distributed import Client, as_completed
 
     with Client(address) as client:
-        futures = [client.submit(task or build_one, *args, payload, *common, pure=False) for payload in payloads]
+        futures = [client.submit(build_one, *args, payload, *common, pure=False) for payload in payloads]
         try:
             for future in as_completed(futures):
                 collect(future.result())
@@ -624,16 +599,15 @@ def merge_tables(read, results: list[dict], dataset: str, prof: Profile, result:
     return merged, failures, log
 
 
-def _write_tables(out: Path, results: list[dict], dataset: str, prof: Profile, result: BuildResult, exists=None) -> None:
-    """Index, failures and build log, each written atomically after the run (even a failed one).
+def _write_tables(store: Storage, results: list[dict], dataset: str, prof: Profile, result: BuildResult, exists=None) -> None:
+    """Index, failures and build log, each replaced whole after the run (even a failed one).
 
     ``exists(relative_path)``: whether a raw file is still there; earlier failures of files
     that are gone are dropped (see :func:`merge_tables`).
     """
     fault_point("tables")
-    tables = out / TABLES
-    merged, failures, log = merge_tables(lambda name, default: read_json(tables / name, default), results, dataset, prof, result, exists=exists)
-    rows = rebuild_index_rows(out, merged)
-    write_json_atomic(tables / "recordings.json", [{k: row.get(k) for k in ("recording_id",) + INDEX_COLUMNS} for row in rows])
-    write_json_atomic(tables / "failures.json", failures)
-    write_json_atomic(tables / "builds.json", log)
+    merged, failures, log = merge_tables(lambda name, default: store.read_json(f"{TABLES}/{name}", default), results, dataset, prof, result, exists=exists)
+    rows = rebuild_index_rows(store, merged)
+    store.write_json(f"{TABLES}/recordings.json", [{k: row.get(k) for k in ("recording_id",) + INDEX_COLUMNS} for row in rows])
+    store.write_json(f"{TABLES}/failures.json", failures)
+    store.write_json(f"{TABLES}/builds.json", log)

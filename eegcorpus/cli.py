@@ -36,6 +36,14 @@ class Role(str, Enum):
     downstream = "downstream"
 
 
+def _storage_option():
+    return typer.Option(
+        None,
+        "--storage-option",
+        help="fsspec option for URLs, KEY=VALUE (e.g. endpoint_url=http://host:9000; repeat). Credentials: the usual environment variables.",
+    )
+
+
 def _fail(message: str, code: int = 1) -> None:
     """Print a one-line error to stderr and exit with ``code``."""
     typer.echo(f"error: {message}", err=True)
@@ -202,11 +210,7 @@ def build(
     strict: bool = typer.Option(False, "--strict", help="Stop at the first failure."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
-    storage_option: list[str] | None = typer.Option(
-        None,
-        "--storage-option",
-        help="fsspec option for URLs, KEY=VALUE (e.g. endpoint_url=http://host:9000; repeat). Credentials: the usual environment variables.",
-    ),
+    storage_option: list[str] | None = _storage_option(),
 ) -> None:
     """Build (or resume) the zarr store of one dataset.
 
@@ -216,7 +220,7 @@ def build(
     """
     from eegcorpus.build import build as run_build
     from eegcorpus.errors import EEGCorpusError
-    from eegcorpus.store.remote import parse_storage_options
+    from eegcorpus.storage import parse_storage_options
 
     try:
         options = parse_storage_options(storage_option)
@@ -294,19 +298,22 @@ def fetch(
 
 @app.command()
 def stats(
-    store: Path = typer.Argument(..., help="A store written by 'eegcorpus build'."),
+    store: str = typer.Argument(..., help="A store written by 'eegcorpus build': a folder or an fsspec URL (s3://...)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
     plots: Path | None = typer.Option(None, "--plots", help="Write PNG figures into this folder."),
+    storage_option: list[str] | None = _storage_option(),
 ) -> None:
     """Recordings, subjects, hours, channel coverage, amplitudes, flat/saturated channels, labels, failures."""
+    from eegcorpus.errors import EEGCorpusError
     from eegcorpus.stats import compute_stats, format_stats, write_plots
+    from eegcorpus.storage import parse_storage_options
     from eegcorpus.store import open_store
 
     try:
-        opened = open_store(store)
-    except FileNotFoundError as err:
-        _fail(str(err))
-    result = compute_stats(opened)
+        opened = open_store(store, parse_storage_options(storage_option))
+        result = compute_stats(opened)
+    except (FileNotFoundError, EEGCorpusError, ValueError) as err:
+        _fail(" ".join(str(err).split()))
     if plots is not None:
         result["plots"] = [str(p) for p in write_plots(opened, result, plots)]
     if as_json:
@@ -319,21 +326,24 @@ def stats(
 
 @app.command()
 def verify(
-    store: Path = typer.Argument(..., help="A store written by 'eegcorpus build'."),
+    store: str = typer.Argument(..., help="A store written by 'eegcorpus build': a folder or an fsspec URL (s3://...)."),
     decode: bool = typer.Option(True, "--decode/--no-decode", help="Also decode every signal."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    storage_option: list[str] | None = _storage_option(),
 ) -> None:
     """Re-check every recording against the sha256 manifest taken when it was written.
 
     Exit status 0 when the store is intact, 1 when something is damaged (each damaged recording is
     named with what is wrong).
     """
+    from eegcorpus.errors import EEGCorpusError
+    from eegcorpus.storage import parse_storage_options
     from eegcorpus.store.verify import verify_store
 
     try:
-        report = verify_store(store, decode=decode)
-    except FileNotFoundError as err:
-        _fail(str(err))
+        report = verify_store(store, decode=decode, storage_options=parse_storage_options(storage_option))
+    except (FileNotFoundError, EEGCorpusError, ValueError) as err:
+        _fail(" ".join(str(err).split()))
     if as_json:
         _print_json(report.to_dict())
     else:

@@ -68,10 +68,7 @@ def compute_stats(store: Store) -> dict:
 
 
 def _channel_names(store: Store, recording_id: str) -> list[str]:
-    import zarr
-
-    group = zarr.open_group(str(store.path / "recordings" / recording_id), mode="r", zarr_format=3)
-    return [str(v) for v in group["ch_name"][:]]
+    return [str(v) for v in store.group(recording_id)["ch_name"][:]]
 
 
 def format_stats(stats: dict) -> str:

@@ -79,7 +79,7 @@ def pretrain(
     Under torchrun (torchrun --nproc_per_node N -m neuript pretrain ...) each process is one rank of
     a DistributedDataParallel job: gloo on CPUs, nccl on GPUs; rank 0 writes the log and checkpoints.
     """
-    from eegcorpus.store.remote import parse_storage_options
+    from eegcorpus.storage import parse_storage_options
     from neuript.pretrain import PretrainSettings
     from neuript.pretrain import pretrain as run
 

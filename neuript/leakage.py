@@ -33,7 +33,7 @@ class LeakageError(RuntimeError):
 
 def signal_sha256(store_path, recording_id: str) -> str:
     """sha256 of a stored recording's samples (as stored: int16 codes or float32), shape and scale."""
-    from eegcorpus.store.remote import open_recording_group
+    from eegcorpus.store import open_recording_group
 
     signal = open_recording_group(str(store_path), recording_id)["signal"]  # a folder or a URL
     data = np.ascontiguousarray(signal[:])
@@ -46,7 +46,7 @@ def signal_sha256(store_path, recording_id: str) -> str:
 def _metadata_sha256(store_path, recording_id: str) -> str | None:
     """The recording's metadata digest: it covers the manifest, which holds the sha256 of every
     stored file, so an unchanged digest means unchanged samples."""
-    from eegcorpus.store.remote import open_recording_group
+    from eegcorpus.store import open_recording_group
     from eegcorpus.store.writer import METADATA_DIGEST
 
     return open_recording_group(str(store_path), recording_id).attrs.get(METADATA_DIGEST)

@@ -145,7 +145,7 @@ def _pretrain(settings: PretrainSettings, resume: bool, progress: bool, ctx) -> 
         positions = resume_positions(*saved_positions(state), ctx.rank, ctx.world_size, settings.num_workers)
     if ctx.is_main:
         (out / "settings.json").write_text(json.dumps(asdict(settings), indent=1))
-        from eegcorpus.store.remote import storage_defaults
+        from eegcorpus.storage import storage_defaults
         from neuript.leakage import pretraining_fingerprints
 
         # Every recording the checkpoint sees, for the fine-tuning leakage guard (neuript/leakage.py);

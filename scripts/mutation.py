@@ -66,8 +66,10 @@ def main(argv=None) -> int:
         # torch's thread pools do not survive a fork of a process that has run tests: forked
         # workers deadlock (and count as timeouts); a fork server that only imports is safe
         'process_isolation = "forkserver"',
-        # files the tests read beside the code (split files, cards, scripts)
-        'also_copy = ["docs", "catalog", "scripts"]',
+        # files the tests read beside the code (split files, cards, scripts), and the mutated
+        # module's whole package: without its __init__.py files, mutants/ would hold a
+        # namespace package that hides the real one
+        f'also_copy = ["docs", "catalog", "scripts", "{Path(args.module).parts[0]}"]',
     ]
     pyproject.write_text(pyproject.read_text() + "\n" + "\n".join(config) + "\n")
     env = os.environ | {"EEGCORPUS_SHARED_DATA": os.environ.get("EEGCORPUS_SHARED_DATA", str(REPO.parent / "shared" / "data"))}

@@ -1,37 +1,18 @@
-"""Shared fixtures. Real recordings live in ../shared/data beside the checkout (never in the repo)."""
+"""Shared fixtures. Shared helpers (the real-data path, file writers...) live in ``helpers/``;
+real recordings live in ../shared/data beside the checkout (never in the repo)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("EEGCORPUS_SHARED_DATA", REPO.parent / "shared" / "data"))
-
-
-def shared_path(*parts: str) -> Path:
-    """Path under the shared real-data folder; skips the test when it is absent."""
-    path = SHARED_DATA.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(
-            f"real data not available: {path} is missing (tests that read real recordings need "
-            f"the shared data folder beside the checkout, or EEGCORPUS_SHARED_DATA set)"
-        )
-    return path
+from helpers.shared_data import EEGMMIDB_SUBJECTS, shared_path
 
 
 @pytest.fixture
 def shared_data() -> Path:
     """The shared real-data folder (``../shared/data``); skips when absent."""
     return shared_path()
-
-
-# The subjects a test builds are named, never "the whole folder": ../shared/data grows as more
-# real recordings are found, and a count of its files would change with it.
-EEGMMIDB_SUBJECTS = [1]  # S001 runs 3-14: 12 recordings
-MENTAL_ARITHMETIC_SUBJECTS = list(range(1, 13))  # Subject00-11: 24 recordings
 
 
 @pytest.fixture(scope="session")
@@ -44,3 +25,28 @@ def eegmmidb_store(tmp_path_factory) -> Path:
     result = build("eegmmidb", raw, out, subjects=EEGMMIDB_SUBJECTS, progress=False)
     assert result.n_failed == 0, result.failed
     return out
+
+
+@pytest.fixture(scope="module")
+def eeg():
+    """EEGMMIDB S001R03 as {canonical name: 160 Hz signal in uV}, and a resampling helper
+    (``eeg["at"](sfreq)``): the signal of the TUH-style files (``helpers.dataset_files``)."""
+    from fractions import Fraction
+
+    import numpy as np
+    from scipy.signal import resample_poly
+
+    from eegcorpus.channels import canonical_name
+    from eegcorpus.readers import read_recording
+
+    rec = read_recording(shared_path("eegmmidb", "S001", "S001R03.edf"))
+    signals = {canonical_name(n): rec.data[i].astype(np.float64) for i, n in enumerate(rec.ch_names)}
+    cache: dict[float, dict[str, np.ndarray]] = {}
+
+    def at(sfreq: float) -> dict[str, np.ndarray]:
+        if sfreq not in cache:
+            ratio = Fraction(int(sfreq), int(rec.sfreq))
+            cache[sfreq] = {k: resample_poly(v, ratio.numerator, ratio.denominator) for k, v in signals.items()}
+        return cache[sfreq]
+
+    return {"signals": signals, "sfreq": rec.sfreq, "at": at}

@@ -4,8 +4,10 @@ Each test writes a small file set in the dataset's own folder layout and file fo
 with real EEG (EEGMMIDB S001, eegmat Subject00) resampled to the dataset's rate and renamed to
 its channels, then checks what the adapter finds, the events and labels it gives, and what a
 build stores. Sleep-EDF uses the real SC4001 hypnogram. No real GDF with EEG is available, so
-the BCIC-IV-2a files are written by :func:`write_gdf` (GDF 2.10 as MNE reads it), whose
-output is first checked against the real single-channel GDF fixture.
+the BCIC-IV-2a files are written by :func:`helpers.dataset_files.write_gdf` (GDF 2.10 as MNE
+reads it), whose output is first checked against the real single-channel GDF fixture. The
+writers of these file sets are in :mod:`helpers.dataset_files` (the task and fine-tuning tests
+use them too).
 """
 
 from __future__ import annotations
@@ -13,71 +15,29 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import shutil
-import struct
-from functools import cache
 from pathlib import PurePosixPath
 
 import numpy as np
-import pyedflib
 import pytest
 import scipy.io
-from conftest import shared_path
+from helpers.dataset_files import (
+    BCIC_GDF_CHANNELS,
+    BCIC_TRIAL_STARTS,
+    bcic_events,
+    mmidb_channels,
+    write_gdf,
+    write_mumtaz_file,
+    write_p300_file,
+    write_sleep_psg,
+)
+from helpers.shared_data import shared_path
 from numpy.testing import assert_allclose
-from pyedflib import highlevel
-from scipy.signal import butter, resample_poly, sosfiltfilt
+from scipy.signal import butter, sosfiltfilt
 
 from eegcorpus.build import build
 from eegcorpus.datasets import get_adapter
 from eegcorpus.readers import read_recording
 from eegcorpus.store import open_store
-
-# ------------------------------------------------------------------ real signal helpers
-
-
-@cache
-def _mmidb(run: int):
-    return read_recording(shared_path("eegmmidb", "S001", f"S001R{run:02d}.edf"))
-
-
-def _mmidb_channels(names, runs=(3,), up=1, down=1, seconds=None) -> np.ndarray:
-    """EEGMMIDB S001 channels (canonical names, or 'A-B' differences), runs joined, resampled."""
-    rows = []
-    for name in names:
-        parts = []
-        for run in runs:
-            rec = _mmidb(run)
-            canon = rec.canonical_names
-            if "-" in name:
-                a, b = name.split("-")
-                parts.append(rec.data[canon.index(a)].astype(np.float64) - rec.data[canon.index(b)])
-            else:
-                parts.append(rec.data[canon.index(name)].astype(np.float64))
-        rows.append(np.concatenate(parts))
-    data = np.vstack(rows)
-    if (up, down) != (1, 1):
-        data = resample_poly(data, up, down, axis=1)
-    if seconds is not None:
-        n = int(round(seconds * 160 * up / down))
-        assert data.shape[1] >= n
-        data = data[:, :n]
-    return data
-
-
-def _write_edf(path, names, signals, rates, *, start=None, annotations=(), dims=None, plus=True):
-    """Write an EDF(+) with pyedflib, one physical range per channel from its own data."""
-    headers = []
-    for name, sig, rate in zip(names, signals, rates):
-        peak = float(np.ceil(np.abs(sig).max())) + 1.0
-        headers.append(highlevel.make_signal_header(name, dimension=(dims or {}).get(name, "uV"), sample_frequency=rate, physical_min=-peak, physical_max=peak))
-    header = {"startdate": start or dt.datetime(2010, 1, 1, 10, 0, 0), "annotations": [list(a) for a in annotations]}
-    ok = highlevel.write_edf(
-        str(path),
-        [np.asarray(s, dtype=np.float64) for s in signals],
-        headers,
-        header,
-        file_type=pyedflib.FILETYPE_EDFPLUS if plus else pyedflib.FILETYPE_EDF,
-    )
-    assert ok
 
 
 def _bandpass(data, sfreq, lo=0.5, hi=25.0):
@@ -86,22 +46,6 @@ def _bandpass(data, sfreq, lo=0.5, hi=25.0):
 
 
 # ------------------------------------------------------------------ sleep_edfx
-
-HYPNOGRAM_START = dt.datetime(1989, 4, 24, 16, 13, 0)  # header of SC4001EC-Hypnogram.edf
-
-
-def _sleep_psg(path, start_offset_s, seconds, runs):
-    eeg = _mmidb_channels(["Fpz-Cz", "Pz-Oz", "F7-F8"], runs=runs, up=5, down=8, seconds=seconds)
-    temp = 36.6 + 0.2 * np.linspace(0.0, 1.0, seconds)  # 1 Hz channel: kept apart by the reader
-    _write_edf(
-        path,
-        ["EEG Fpz-Cz", "EEG Pz-Oz", "EOG horizontal", "Temp rectal"],
-        [eeg[0], eeg[1], eeg[2], temp],
-        [100, 100, 100, 1],
-        start=HYPNOGRAM_START + dt.timedelta(seconds=start_offset_s),
-        dims={"Temp rectal": "DegC"},
-        plus=False,  # the cassette PSGs are plain EDF
-    )
 
 
 def test_sleep_edfx(tmp_path):
@@ -113,8 +57,8 @@ def test_sleep_edfx(tmp_path):
     # The same scoring under another night's name, with another suffix letter.
     shutil.copy(hypnogram, cassette / "SC4012EH-Hypnogram.edf")
     # Hypnogram seconds 30600-31380 (W, stages 1, 2, 3, 2, 3, 4) and 50340-50460 (stage 1, R).
-    _sleep_psg(cassette / "SC4001E0-PSG.edf", 30600, 780, runs=(3, 4, 5, 6, 7, 8, 9))
-    _sleep_psg(cassette / "SC4012E0-PSG.edf", 50340, 120, runs=(10,))
+    write_sleep_psg(cassette / "SC4001E0-PSG.edf", 30600, 780, runs=(3, 4, 5, 6, 7, 8, 9))
+    write_sleep_psg(cassette / "SC4012E0-PSG.edf", 50340, 120, runs=(10,))
     (cassette / "SC4021E0-PSG.edf").write_bytes(b"")  # no hypnogram: must be reported
 
     adapter = get_adapter("sleep_edfx")
@@ -185,67 +129,6 @@ def test_sleep_edfx_names_and_pairing(tmp_path):
 
 # ------------------------------------------------------------------ bcic_iv_2a
 
-#: GDF channel names as MNE reads the competition files, with the electrode each one is.
-BCIC_GDF_CHANNELS = [
-    ("EEG-Fz", "Fz"), ("EEG-0", "FC3"), ("EEG-1", "FC1"), ("EEG-2", "FCz"), ("EEG-3", "FC2"),
-    ("EEG-4", "FC4"), ("EEG-5", "C5"), ("EEG-C3", "C3"), ("EEG-6", "C1"), ("EEG-Cz", "Cz"),
-    ("EEG-7", "C2"), ("EEG-C4", "C4"), ("EEG-8", "C6"), ("EEG-9", "CP3"), ("EEG-10", "CP1"),
-    ("EEG-11", "CPz"), ("EEG-12", "CP2"), ("EEG-13", "CP4"), ("EEG-14", "P1"), ("EEG-Pz", "Pz"),
-    ("EEG-15", "P2"), ("EEG-16", "POz"),
-    ("EOG-left", "Fp1"), ("EOG-central", "Fpz"), ("EOG-right", "Fp2"),  # frontal stand-ins for EOG
-]  # fmt: skip
-
-
-def write_gdf(path, data_uv, sfreq, ch_names, events):
-    """Write a GDF 2.10 file: int16 samples in 1-s records, µV, event table mode 3.
-
-    Parameters
-    ----------
-    data_uv : ndarray (n_channels, n_times)
-        Signals; only whole seconds are written.
-    events : list of (onset_s, code, duration_s)
-
-    Returns
-    -------
-    ndarray
-        The signals as stored (after int16 quantisation), for comparison.
-    """
-    data_uv = np.asarray(data_uv, dtype=np.float64)
-    ns = data_uv.shape[0]
-    spr = int(sfreq)
-    n_rec = data_uv.shape[1] // spr
-    data_uv = data_uv[:, : n_rec * spr]
-    peak = np.abs(data_uv).max(axis=1) * 1.01 + 1e-3
-    digital = np.round(data_uv / peak[:, None] * 32767).astype("<i2")
-    fixed = bytearray(256)
-    fixed[0:8] = b"GDF 2.10"
-    fixed[8:11] = b"X X"  # patient id
-    struct.pack_into("<H", fixed, 184, 1 + ns)  # header length in 256-byte blocks
-    struct.pack_into("<q", fixed, 236, n_rec)
-    struct.pack_into("<II", fixed, 244, 1, 1)  # record duration 1/1 s
-    struct.pack_into("<H", fixed, 252, ns)
-    var = bytearray()
-    var += b"".join(name.encode("ascii").ljust(16, b"\0") for name in ch_names)
-    var += bytes(80 * ns)  # transducer
-    var += b"".join(b"uV".ljust(6, b"\0") for _ in range(ns))
-    var += struct.pack(f"<{ns}H", *[4275] * ns)  # unit code: µV
-    var += struct.pack(f"<{ns}d", *(-peak)) + struct.pack(f"<{ns}d", *peak)
-    var += struct.pack(f"<{ns}d", *[-32767.0] * ns) + struct.pack(f"<{ns}d", *[32767.0] * ns)
-    var += bytes(68 * ns)  # prefiltering text
-    var += struct.pack(f"<{3 * ns}f", *[0.0] * (3 * ns))  # low-pass, high-pass, notch
-    var += struct.pack(f"<{ns}i", *[spr] * ns)  # samples per record
-    var += struct.pack(f"<{ns}i", *[3] * ns)  # data type: int16
-    var += bytes(12 * ns + ns + 19 * ns)  # positions, impedance, reserved
-    assert len(var) == 256 * ns
-    records = digital.reshape(ns, n_rec, spr).transpose(1, 0, 2).tobytes()
-    pos = np.array([round(o * sfreq) + 1 for o, _, _ in events], dtype="<u4")  # 1-based
-    typ = np.array([c for _, c, _ in events], dtype="<u2")
-    dur = np.array([round(d * sfreq) for _, _, d in events], dtype="<u4")
-    table = bytes([3]) + len(events).to_bytes(3, "little") + struct.pack("<f", sfreq)
-    table += pos.tobytes() + typ.tobytes() + np.zeros(len(events), "<u2").tobytes() + dur.tobytes()
-    path.write_bytes(bytes(fixed) + bytes(var) + records + table)
-    return digital * (peak[:, None] / 32767)
-
 
 def test_gdf_writer_matches_the_real_gdf(tmp_path):
     real = read_recording(shared_path("fixtures", "gdf", "test_1ch.gdf"))
@@ -260,32 +143,18 @@ def test_gdf_writer_matches_the_real_gdf(tmp_path):
     assert_allclose(back.annotations["onset"], [2.0, 4.0], atol=1e-6)
 
 
-#: Trial starts (s) in the written sessions; cue 2 s later, imagery until 6 s.
-TRIAL_STARTS = [10.0, 18.0, 26.0, 34.0, 42.0, 50.0]
-
-
-def _bcic_events(cues, rejected=()):
-    events = [(0.0, 32766, 0.0), (1.0, 276, 5.0)]
-    for i, (t0, code) in enumerate(zip(TRIAL_STARTS, cues)):
-        events.append((t0, 768, 2.0))
-        if i in rejected:
-            events.append((t0, 1023, 2.0))
-        events.append((t0 + 2.0, code, 1.25))
-    return events
-
-
 def test_bcic_iv_2a(tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()
     names = [electrode for _, electrode in BCIC_GDF_CHANNELS]
-    signal = _mmidb_channels(names, runs=(4,), up=25, down=16, seconds=60)  # 160 -> 250 Hz
+    signal = mmidb_channels(names, runs=(4,), up=25, down=16, seconds=60)  # 160 -> 250 Hz
     gdf_names = [name for name, _ in BCIC_GDF_CHANNELS]
-    write_gdf(raw / "A01T.gdf", signal, 250, gdf_names, _bcic_events([769, 770, 771, 772, 769, 770], rejected={2}))
-    write_gdf(raw / "A01E.gdf", signal[:, ::-1], 250, gdf_names, _bcic_events([783] * 6))
+    write_gdf(raw / "A01T.gdf", signal, 250, gdf_names, bcic_events([769, 770, 771, 772, 769, 770], rejected={2}))
+    write_gdf(raw / "A01E.gdf", signal[:, ::-1], 250, gdf_names, bcic_events([783] * 6))
     scipy.io.savemat(raw / "A01E.mat", {"classlabel": np.array([[4], [3], [2], [1], [1], [2]], dtype=np.uint8)})
     # BNCI Horizon variant of subject 2: an EOG-calibration run without trials, then a run
     # with three trials; 'data' is a 1 x 2 cell array of structs.
-    bnci = _mmidb_channels(names, runs=(5,), up=25, down=16, seconds=65).T  # samples x 25
+    bnci = mmidb_channels(names, runs=(5,), up=25, down=16, seconds=65).T  # samples x 25
     runs = np.empty((1, 2), dtype=object)
     empty = np.zeros((0, 1))
     runs[0, 0] = {"X": bnci[:5000], "trial": empty, "y": empty, "fs": 250.0, "artifacts": empty}
@@ -313,11 +182,11 @@ def test_bcic_iv_2a(tmp_path):
     ev_t, cues_t = cue_events(t)
     assert list(cues_t["label"]) == ["left_hand", "right_hand", "feet", "tongue", "left_hand", "right_hand"]
     assert list(cues_t["description"]) == ["769", "770", "771", "772", "769", "770"]
-    assert_allclose(cues_t["onset"], np.array(TRIAL_STARTS) + 2.0, atol=1e-3)
+    assert_allclose(cues_t["onset"], np.array(BCIC_TRIAL_STARTS) + 2.0, atol=1e-3)
     assert (cues_t["duration"] == 4.0).all()  # the card's window, not the 1.25-s cue
     rejected = ev_t[ev_t["description"] == "1023"]
     assert len(rejected) == 1 and rejected["label"].isna().all()
-    assert rejected["onset"].iloc[0] == pytest.approx(TRIAL_STARTS[2], abs=1e-3)
+    assert rejected["onset"].iloc[0] == pytest.approx(BCIC_TRIAL_STARTS[2], abs=1e-3)
 
     _, cues_e = cue_events(e)
     assert list(cues_e["description"]) == ["783"] * 6
@@ -346,7 +215,7 @@ def test_bcic_iv_2a(tmp_path):
     # Every stored channel carries the signal of the electrode it is named after: its best
     # match among the 22 source channels is itself.
     sfreq = float(stored.attrs["sfreq"])
-    source = _bandpass(_mmidb_channels(names[:22], runs=(4,), up=2, down=5, seconds=60), 64.0)
+    source = _bandpass(mmidb_channels(names[:22], runs=(4,), up=2, down=5, seconds=60), 64.0)
     ours = _bandpass(stored.values.astype(np.float64), sfreq)
     n = min(source.shape[1], ours.shape[1]) - 64
     corr = np.corrcoef(ours[:, 32:n], source[:, 32:n])[:22, 22:]
@@ -359,33 +228,13 @@ def test_bcic_iv_2a(tmp_path):
 
 # ------------------------------------------------------------------ physionet_p300
 
-SPELLER = ["ABCDEF", "GHIJKL", "MNOPQR", "STUVWX", "YZ1234", "56789_"]
-FLASH_GROUPS = SPELLER + ["".join(row[c] for row in SPELLER) for c in range(6)]  # rows, columns
-
-
-def _p300_file(path, target, seconds=48):
-    names = ["Fz", "Cz", "Pz", "Oz", "P3", "P4", "PO7", "PO8", "T9", "T10", "Fp1", "Fp2", "F7", "F8"]
-    signal = _mmidb_channels(names, runs=(3,), up=64, down=5, seconds=seconds)  # 160 -> 2048 Hz
-    labels = ["Fz", "Cz", "Pz", "Oz", "P3", "P4", "PO7", "PO8", "EARL", "EARR", "VEOGL", "VEOGR", "HEOGL", "HEOGR"]
-    annotations = [(1.0, -1, "#start"), (2.0, -1, f"#Tgt{target}")]
-    onset = 5.0
-    # Three rounds of all 12 rows and columns (pyedflib stores at most one annotation per
-    # 1-s data record).
-    for _ in range(3):
-        for group in FLASH_GROUPS:
-            annotations.append((onset, 0.1, group))
-            onset += 0.15
-    annotations.append((onset + 1.0, -1, "#end"))
-    _write_edf(path, labels, list(signal), [2048] * len(labels), annotations=annotations)
-    return annotations
-
 
 def test_physionet_p300(tmp_path):
     raw = tmp_path / "raw"
     (raw / "files" / "s01").mkdir(parents=True)
     (raw / "files" / "s02").mkdir(parents=True)
-    written = _p300_file(raw / "files" / "s01" / "rc01.edf", "E")
-    _p300_file(raw / "files" / "s02" / "rc01.edf", "5", seconds=44)
+    written = write_p300_file(raw / "files" / "s01" / "rc01.edf", "E")
+    write_p300_file(raw / "files" / "s02" / "rc01.edf", "5", seconds=44)
     (raw / "files" / "s02" / "notes.edf").write_bytes(b"")  # not in the layout
 
     adapter = get_adapter("physionet_p300")
@@ -422,24 +271,12 @@ def test_physionet_p300(tmp_path):
 
 # ------------------------------------------------------------------ mumtaz2016
 
-MUMTAZ_SCALP = ["Fp1", "Fp2", "F3", "F4", "C3", "C4", "P3", "P4", "O1", "O2", "F7", "F8", "T3", "T4", "T5", "T6", "Fz", "Cz", "Pz"]
-
-
-def _mumtaz_file(path, seconds, start_s):
-    src = read_recording(shared_path("eegmat", "Subject00_1.edf"))  # 500 Hz
-    rows = [src.data[src.ch_names.index(f"EEG {n}")] for n in MUMTAZ_SCALP]
-    rows += [src.data[src.ch_names.index("EEG A2-A1")], src.data[src.ch_names.index("ECG ECG")] * 1000.0]
-    first = int(start_s * 500)
-    data = resample_poly(np.vstack(rows)[:, first : first + seconds * 500].astype(np.float64), 64, 125, axis=1)
-    labels = [f"EEG {n}-LE" for n in MUMTAZ_SCALP] + ["EEG A2-A1", "EEG 23A-23R"]
-    _write_edf(path, labels, list(data), [256] * len(labels), plus=False)
-
 
 def test_mumtaz2016(tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()
-    _mumtaz_file(raw / "H S1 EC.edf", 45, 0)
-    _mumtaz_file(raw / "MDD S1 EO.edf", 40, 60)
+    write_mumtaz_file(raw / "H S1 EC.edf", 45, 0)
+    write_mumtaz_file(raw / "MDD S1 EO.edf", 40, 60)
     (raw / "MDD S1 TASK.edf").write_bytes(b"")  # P300 task: not used
 
     adapter = get_adapter("mumtaz2016")
@@ -513,7 +350,7 @@ BI_CHANNELS = [
 def _bi_file(path, run, seconds=45):
     # EEGMMIDB has no PO9/PO10; its P7/P8 signals fill those columns.
     names = [{"PO9": "P7", "PO10": "P8"}.get(n, n) for n in BI_CHANNELS]
-    eeg = _mmidb_channels(names, runs=(run,), up=16, down=5, seconds=seconds)  # 160 -> 512 Hz
+    eeg = mmidb_channels(names, runs=(run,), up=16, down=5, seconds=seconds)  # 160 -> 512 Hz
     n = eeg.shape[1]
     nontarget, target = np.zeros(n), np.zeros(n)
     flashes = []
@@ -540,7 +377,7 @@ def test_brain_invaders(tmp_path):
     assert [(s.subject, s.session, s.task, s.label) for s in sources] == [("1", "1", "p300_game", None), ("1", "2", "p300_game", None)]
     rec = adapter.read(raw, sources[0])
     assert rec.ch_names == BI_CHANNELS + ["STI 014"] and rec.sfreq == 512.0
-    source_fp1 = _mmidb_channels(["Fp1"], runs=(6,), up=16, down=5, seconds=45)[0]
+    source_fp1 = mmidb_channels(["Fp1"], runs=(6,), up=16, down=5, seconds=45)[0]
     assert_allclose(rec.data[0], source_fp1, rtol=1e-5, atol=1e-3)  # µV, untouched
     events = adapter.events(sources[0], rec)
     assert list(events["description"]) == [kind for _, kind in flashes]

@@ -12,7 +12,6 @@ profile instead of the default 0.1 Hz high-pass.
 
 from __future__ import annotations
 
-import shutil
 from fractions import Fraction
 from pathlib import Path
 
@@ -20,18 +19,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.io
-from conftest import shared_path
+from helpers.dataset_files import SHORT_PROFILE, write_cnt
+from helpers.edf import EdfChannel, write_edf
+from helpers.shared_data import shared_path
 from scipy.signal import resample_poly
 
 from eegcorpus import read_recording
 from eegcorpus.build import build
 from eegcorpus.channels import canonical_name
 from eegcorpus.datasets import get_adapter
-from eegcorpus.pipeline.profiles import Profile
 from eegcorpus.recording import Recording
 from eegcorpus.store import open_store
-
-SHORT_PROFILE = Profile(name="test", l_freq=1.0, h_freq=30.0, sfreq=64.0, on_missing_position="drop")
 
 # Electrodes some caps have and EEGMMIDB lacks -> the nearest EEGMMIDB electrode.
 _STAND_IN = {"P9": "T9", "P10": "T10", "TP9": "T9", "TP10": "T10", "PO9": "PO7", "PO10": "PO8",
@@ -70,23 +68,6 @@ def bandpass_64(data: np.ndarray, sfreq: float) -> np.ndarray:
     sos = butter(4, [1.0, 30.0], btype="band", fs=sfreq, output="sos")
     ratio = Fraction(64.0 / sfreq).limit_denominator(1000)
     return resample_poly(sosfiltfilt(sos, data, axis=1), ratio.numerator, ratio.denominator, axis=1)
-
-
-# --------------------------------------------------------------------------------------------
-# Neuroscan CNT (SEED-GER, SEED-V)
-
-_CNT_LABEL_OFFSET, _CNT_LABEL_STRIDE = 900, 75
-
-
-def write_cnt(target: Path, labels) -> Path:
-    """Copy the real ``scan41_short.cnt`` to ``target`` with its first channels relabelled."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(shared_path("fixtures", "neuroscan_cnt", "scan41_short.cnt"), target)
-    with open(target, "r+b") as fh:
-        for i, label in enumerate(labels):
-            fh.seek(_CNT_LABEL_OFFSET + _CNT_LABEL_STRIDE * i)
-            fh.write(label.encode("ascii").ljust(10, b"\x00"))
-    return target
 
 
 # --------------------------------------------------------------------------------------------
@@ -351,30 +332,18 @@ def write_bdf(path: Path, eeg_labels, signal: np.ndarray, extra_labels, extra: n
     ``triggers`` is ``[(onset_s, code)]``; each code is held for 0.5 s on top of Biosemi's
     CMS-in-range status bit (bit 20), which the adapters must mask away.
     """
-    import pyedflib
-
-    path.parent.mkdir(parents=True, exist_ok=True)
     n = signal.shape[1]
     status = np.full(n, 1 << 20, dtype=np.int64)
     for onset, code in triggers:
         status[int(onset * sfreq) : int((onset + 0.5) * sfreq)] += code
-    headers, digital = [], []
-    for label, row in zip([*eeg_labels, *extra_labels], np.vstack([signal, extra])):
-        headers.append(
-            pyedflib.highlevel.make_signal_header(
-                label, dimension="uV", sample_frequency=sfreq, physical_min=-_BDF_DIGITAL * _UV_PER_DIGIT,
-                physical_max=_BDF_DIGITAL * _UV_PER_DIGIT, digital_min=-_BDF_DIGITAL - 1, digital_max=_BDF_DIGITAL,
-            )
-        )  # fmt: skip
-        digital.append(np.round(row / _UV_PER_DIGIT).astype(np.int32))
-    headers.append(
-        pyedflib.highlevel.make_signal_header(
-            "Status", dimension="Boolean", sample_frequency=sfreq, physical_min=-_BDF_DIGITAL - 1,
-            physical_max=_BDF_DIGITAL, digital_min=-_BDF_DIGITAL - 1, digital_max=_BDF_DIGITAL,
-        )
-    )  # fmt: skip
-    digital.append(status.astype(np.int32))
-    assert pyedflib.highlevel.write_edf(str(path), digital, headers, digital=True, file_type=pyedflib.FILETYPE_BDFPLUS)
+    physical = (-_BDF_DIGITAL * _UV_PER_DIGIT, _BDF_DIGITAL * _UV_PER_DIGIT)
+    digital = (-_BDF_DIGITAL - 1, _BDF_DIGITAL)
+    channels = [
+        EdfChannel(label, np.round(row / _UV_PER_DIGIT).astype(np.int32), sfreq, "uV", physical_range=physical, digital_range=digital)
+        for label, row in zip([*eeg_labels, *extra_labels], np.vstack([signal, extra]))
+    ]
+    channels.append(EdfChannel("Status", status.astype(np.int32), sfreq, "Boolean", physical_range=digital, digital_range=digital))
+    write_edf(path, channels, file_type="bdf+", digital=True)
 
 
 def test_biosemi64_order_is_mne_montage_order():

@@ -4,19 +4,18 @@ The corpora need registration, so each test writes a small file set in the datas
 folder layout and file formats: EDF files whose EEG channels carry real signal from the
 EEGMMIDB recording in ../shared/data (resampled to the corpus' rate and renamed the corpus'
 way, e.g. T7 -> ``EEG T3-REF``), plus the non-EEG and 1 Hz channels the corpora carry, and
-the companion annotation files (.rec, .csv, .csv_bi, Seizures-list).
+the companion annotation files (.rec, .csv, .csv_bi, Seizures-list). The TUH writers are in
+:mod:`helpers.dataset_files` (the task tests use them too); the signal comes from the ``eeg``
+fixture of ``conftest.py``.
 """
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-import pyedflib
 import pytest
-from conftest import shared_path
-from pyedflib import highlevel
+from helpers.dataset_files import TEN_TWENTY, TUH_23, TUH_DURATION_S, TUH_SOURCE, write_plain_edf, write_text, write_tuh_edf
 from scipy.signal import butter, resample_poly, sosfiltfilt
 
 from eegcorpus.build import build
@@ -25,94 +24,7 @@ from eegcorpus.datasets import get_adapter
 from eegcorpus.datasets._tuh import AnnotationError, read_tuh_csv
 from eegcorpus.datasets.base import LayoutError
 from eegcorpus.datasets.siena import read_seizure_list
-from eegcorpus.readers import read_recording
 from eegcorpus.store import open_store
-
-#: TUH electrode -> the EEGMMIDB channel (canonical name) whose signal it carries. T1/T2 and
-#: A1/A2 have no EEGMMIDB counterpart; nearby electrodes stand in (only the names matter there).
-TUH_SOURCE = {
-    "FP1": "Fp1",
-    "FP2": "Fp2",
-    "F3": "F3",
-    "F4": "F4",
-    "C3": "C3",
-    "C4": "C4",
-    "P3": "P3",
-    "P4": "P4",
-    "O1": "O1",
-    "O2": "O2",
-    "F7": "F7",
-    "F8": "F8",
-    "T3": "T7",
-    "T4": "T8",
-    "T5": "P7",
-    "T6": "P8",
-    "FZ": "Fz",
-    "CZ": "Cz",
-    "PZ": "Pz",
-    "A1": "T9",
-    "A2": "T10",
-    "T1": "FT7",
-    "T2": "FT8",
-}
-TEN_TWENTY = ["FP1", "FP2", "F3", "F4", "C3", "C4", "P3", "P4", "O1", "O2", "F7", "F8", "T3", "T4", "T5", "T6", "FZ", "CZ", "PZ"]
-#: The 23 monopolar channels LaBraM keeps, T1/T2 included.
-TUH_23 = TEN_TWENTY + ["A1", "A2", "T1", "T2"]
-DURATION_S = 32  # the 0.1 Hz high-pass needs a few times 11 s of signal
-
-
-@pytest.fixture(scope="module")
-def eeg():
-    """EEGMMIDB S001R03 as {canonical name: 160 Hz signal in uV}, and a resampling helper."""
-    rec = read_recording(shared_path("eegmmidb", "S001", "S001R03.edf"))
-    signals = {canonical_name(n): rec.data[i].astype(np.float64) for i, n in enumerate(rec.ch_names)}
-    cache: dict[float, dict[str, np.ndarray]] = {}
-
-    def at(sfreq: float) -> dict[str, np.ndarray]:
-        if sfreq not in cache:
-            ratio = Fraction(int(sfreq), int(rec.sfreq))
-            cache[sfreq] = {k: resample_poly(v, ratio.numerator, ratio.denominator) for k, v in signals.items()}
-        return cache[sfreq]
-
-    return {"signals": signals, "sfreq": rec.sfreq, "at": at}
-
-
-def _header(label: str, sfreq: float, dimension: str = "uV", limit: float = 5000.0) -> dict:
-    return highlevel.make_signal_header(
-        label,
-        dimension=dimension,
-        sample_frequency=sfreq,
-        physical_min=-limit,
-        physical_max=limit,
-        digital_min=-32767,
-        digital_max=32767,
-    )
-
-
-def write_edf(path: Path, channels: list[tuple[str, np.ndarray, float, str]]) -> Path:
-    """A plain EDF (no annotation signal, as TUH and Siena files are) of (label, signal, rate, unit)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    signals = [np.asarray(sig, dtype=np.float64) for _, sig, _, _ in channels]
-    headers = [_header(label, rate, unit) for label, _, rate, unit in channels]
-    highlevel.write_edf(str(path), signals, headers, file_type=pyedflib.FILETYPE_EDF)
-    return path
-
-
-def write_tuh_edf(path: Path, eeg, electrodes=TUH_23, suffix="REF", sfreq=256.0, start_s=0.0, extras=True) -> Path:
-    """A TUH-style EDF: ``EEG FP1-REF``... with real signal, plus (``extras``) an EKG, a photic,
-    a numbered channel and the 1 Hz IBI/BURSTS channels."""
-    source = eeg["at"](sfreq)
-    first, n = int(start_s * sfreq), int(DURATION_S * sfreq)
-    channels = [(f"EEG {e}-{suffix}", source[TUH_SOURCE[e]][first : first + n], sfreq, "uV") for e in electrodes]
-    if extras:
-        channels += [
-            (f"EEG EKG1-{suffix}", source["Iz"][first : first + n], sfreq, "uV"),
-            (f"PHOTIC-{suffix}", np.zeros(n), sfreq, "uV"),
-            (f"EEG 26-{suffix}", source["TP7"][first : first + n], sfreq, "uV"),
-            ("IBI", np.zeros(DURATION_S), 1.0, ""),
-            ("BURSTS", np.zeros(DURATION_S), 1.0, ""),
-        ]
-    return write_edf(path, channels)
 
 
 def expected_channels(electrodes) -> set[str]:
@@ -120,17 +32,11 @@ def expected_channels(electrodes) -> set[str]:
     return {canonical_name(e) for e in electrodes if e not in ("T1", "T2")}
 
 
-def write_text(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
-
-
 def nedc_csv(bname: str, rows: list[str]) -> str:
     head = [
         "# version = csv_v1.0.0",
         f"# bname = {bname}",
-        f"# duration = {DURATION_S:.2f} secs",
+        f"# duration = {TUH_DURATION_S:.2f} secs",
         "# montage_file = $NEDC_NFC/lib/nedc_eas_default_montage.txt",
         "#",
         "channel,start_time,stop_time,label,confidence",
@@ -197,7 +103,7 @@ def test_tuab_card_drops_unplaceable_channels_and_labels_the_recording(tuab_raw)
     assert not {"EEG T1-REF", "EEG T2-REF"} & set(processed.ch_names)
     assert [a.name for a in rec.aux] == ["IBI", "BURSTS"] and rec.sfreq == 256
     events = adapter.events(source, rec)
-    assert events.to_dict("records") == [{"onset": 0.0, "duration": DURATION_S, "description": "normal", "label": "normal"}]
+    assert events.to_dict("records") == [{"onset": 0.0, "duration": TUH_DURATION_S, "description": "normal", "label": "normal"}]
 
 
 def test_tuab_build(tuab_raw, tmp_path, eeg):
@@ -207,7 +113,7 @@ def test_tuab_build(tuab_raw, tmp_path, eeg):
     assert list(index["label"]) == ["abnormal", "normal", "abnormal"]
     assert list(index["task"]) == ["train", "train", "eval"]
     assert list(index["subject"]) == ["aaaaaaaq", "aaaaaaav", "aaaaaapo"]
-    assert (index["sfreq"] == 64).all() and (index["duration_s"] == DURATION_S).all()
+    assert (index["sfreq"] == 64).all() and (index["duration_s"] == TUH_DURATION_S).all()
     assert list(index["n_channels"]) == [21, 21, 19]
     rec = store.recording("tuab.aaaaaaav_s004_t000")
     assert set(map(str, rec["ch_name"].values)) == expected_channels(TUH_23)
@@ -216,14 +122,14 @@ def test_tuab_build(tuab_raw, tmp_path, eeg):
     assert {"EEG EKG1-REF", "PHOTIC-REF", "EEG 26-REF"} <= set(dropped)
     # The stored channel named T7 carries what the file wrote as EEG T3-REF, i.e. EEGMMIDB's
     # T7, and so on (electrodes are so alike that neighbours correlate up to 0.99).
-    reference = {k: resample_poly(v[: int(DURATION_S * eeg["sfreq"])], 2, 5) for k, v in eeg["signals"].items()}
+    reference = {k: resample_poly(v[: int(TUH_DURATION_S * eeg["sfreq"])], 2, 5) for k, v in eeg["signals"].items()}
     carrier = {canonical_name(e): TUH_SOURCE[e] for e in TUH_23}
     trim = slice(2 * 64, -2 * 64)
     for name, row in zip(rec["ch_name"].values, rec.values):
         ours, theirs = band(row.astype(np.float64), 64)[trim], band(reference[carrier[str(name)]], 64)[trim]
         assert np.corrcoef(ours, theirs)[0, 1] > 0.999, name
     events = store.events("tuab.aaaaaaaq_s003_t001")
-    assert list(events["label"]) == ["abnormal"] and list(events["duration"]) == [DURATION_S]
+    assert list(events["label"]) == ["abnormal"] and list(events["duration"]) == [TUH_DURATION_S]
 
 
 # --------------------------------------------------------------------------------------- TUEV
@@ -539,7 +445,7 @@ End time: 00:00:15
 def write_siena_edf(path: Path, eeg, start_s: float) -> Path:
     sfreq = 512.0
     source = eeg["at"](sfreq)
-    first, n = int(start_s * sfreq), int(DURATION_S * sfreq)
+    first, n = int(start_s * sfreq), int(TUH_DURATION_S * sfreq)
     channels = [(f"EEG {c}", source[canonical_name(c)][first : first + n], sfreq, "uV") for c in SIENA_EEG]
     channels += [
         ("EKG EKG", source["Iz"][first : first + n], sfreq, "uV"),
@@ -549,7 +455,7 @@ def write_siena_edf(path: Path, eeg, start_s: float) -> Path:
         ("2", source["TP7"][first : first + n], sfreq, "uV"),
         ("MK", np.zeros(n), sfreq, "uV"),
     ]
-    return write_edf(path, channels)
+    return write_plain_edf(path, channels)
 
 
 @pytest.fixture(scope="module")

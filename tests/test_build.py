@@ -11,7 +11,7 @@ import mne
 import numpy as np
 import pytest
 import xarray as xr
-from conftest import EEGMMIDB_SUBJECTS, MENTAL_ARITHMETIC_SUBJECTS, shared_path
+from helpers.shared_data import EEGMMIDB_SUBJECTS, MENTAL_ARITHMETIC_SUBJECTS, shared_path
 from typer.testing import CliRunner
 
 from eegcorpus.build import build

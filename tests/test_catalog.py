@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import shared_path
+from helpers.shared_data import shared_path
 
 from eegcorpus.catalog import (
     CatalogError,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import shared_path
+from helpers.shared_data import shared_path
 
 from eegcorpus.channels import (
     LOBES,

@@ -10,8 +10,8 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import EEGMMIDB_SUBJECTS, shared_path
-from processes import background, free_port, stop_all, wait_until
+from helpers.processes import background, free_port, stop_all, wait_until
+from helpers.shared_data import EEGMMIDB_SUBJECTS, shared_path
 
 from eegcorpus.build import build
 from eegcorpus.store import INDEX_COLUMNS, open_store

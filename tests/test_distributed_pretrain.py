@@ -10,7 +10,7 @@ import sys
 
 import pytest
 import torch
-from processes import run
+from helpers.processes import run
 
 from neuript.distributed import resume_positions, saved_positions
 from neuript.pretrain import CHECKPOINT, PretrainSettings, pretrain, read_log

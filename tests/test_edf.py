@@ -9,7 +9,8 @@ import stat
 import mne
 import numpy as np
 import pytest
-from conftest import shared_path
+from helpers.edf import edf_plus_d_with_gap
+from helpers.shared_data import shared_path
 
 from eegcorpus.errors import ReaderError
 from eegcorpus.readers import detect_format, read_recording
@@ -108,26 +109,8 @@ def test_edf_plus_d_gaps_and_unterminated_tals():
     assert rec.extra["gaps"] == [] and rec.duration_s == 29
 
 
-def _edf_plus_d_with_gap(tmp_path):
-    """MB0400FU.EDF with the time-keeping TAL of records 10.. moved 5 s later (a real gap)."""
-    src = shared_path("fixtures", "nihonkohden", "MB0400FU.EDF")
-    header = read_edf_header(src)
-    data = bytearray(src.read_bytes())
-    offsets = np.concatenate([[0], np.cumsum(header.samples_per_record)]) * 2
-    annot = header.annotation_signals[0]
-    for rec in range(10, header.n_records):
-        start = header.header_bytes + rec * header.record_bytes + offsets[annot]
-        old = f"+{rec}.000000\x14\x14".encode()
-        new = f"+{rec + 5}.000000\x14\x14".encode()
-        assert data[start : start + len(old)] == old
-        data[start : start + len(new)] = new  # one byte longer: overwrites a padding NUL
-    path = tmp_path / "gap.edf"
-    path.write_bytes(bytes(data))
-    return path
-
-
 def test_edf_plus_d_real_gap_is_zero_filled_and_annotated(tmp_path):
-    path = _edf_plus_d_with_gap(tmp_path)
+    path = edf_plus_d_with_gap(tmp_path)
     rec = read_edf(path)
     assert rec.extra["gaps"] == [(10.0, 5.0)]
     assert rec.duration_s == 34

@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import shared_path
+from helpers.shared_data import shared_path
 from typer.testing import CliRunner
 
 from eegcorpus.cli import app

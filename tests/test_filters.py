@@ -5,12 +5,22 @@ from __future__ import annotations
 import mne
 import numpy as np
 import pytest
-from conftest import shared_path
+from helpers.shared_data import shared_path
 
 from eegcorpus.pipeline import filters
 from eegcorpus.readers import read_recording
 
 mne.set_log_level("ERROR")
+
+
+@pytest.mark.parametrize(
+    ("n_taps", "cutoff", "sfreq"), [(1, 10.0, 100.0), (2, 10.0, 100.0), (8, 49.0, 100.0), (17, 0.1, 500.0), (1057, 30.0, 160.0), (3301, 1.0, 500.0)]
+)
+def test_lowpass_taps_equal_scipy_firwin(n_taps, cutoff, sfreq):
+    from scipy.signal import firwin
+
+    theirs = firwin(n_taps, cutoff, window="hamming", pass_zero=True, fs=sfreq)
+    np.testing.assert_allclose(filters._lowpass_taps(n_taps, cutoff, sfreq), theirs, rtol=0, atol=1e-15)
 
 
 @pytest.mark.parametrize(("sfreq", "l_freq", "h_freq"), [(160, 0.1, 30), (500, 0.1, 30), (200, 0.1, 75), (500, 0.3, 75), (250, None, 40), (256, 1.0, None)])

@@ -1,8 +1,9 @@
 """Fine-tuning, linear probing, re-scoring, the baseline and the leakage guard.
 
 Training runs use a tiny model (two blocks, d_model 12) on a small PhysioNet P300 file set (three
-subjects, 36 flashes each, real EEG from the adapter tests' writer: the cheapest task with both
-classes in every subject); the leakage guard is checked on real MentalArithmetic recordings.
+subjects, 36 flashes each, real EEG, written by ``helpers.dataset_files`` as in the adapter tests:
+the cheapest task with both classes in every subject); the leakage guard is checked on real
+MentalArithmetic recordings.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 import numpy as np
 import pytest
 import torch
-from conftest import shared_path
+from helpers.shared_data import shared_path
 from numpy.testing import assert_allclose
 
 from neuript.finetune import FinetuneSettings, evaluate_run, finetune, markdown_table
@@ -37,7 +38,7 @@ def ma_store(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def p300_store(tmp_path_factory):
-    from test_adapters_downstream import _p300_file
+    from helpers.dataset_files import write_p300_file
 
     from eegcorpus.build import build
 
@@ -45,7 +46,7 @@ def p300_store(tmp_path_factory):
     for subject, target in ((1, "E"), (2, "5"), (3, "K")):
         folder = root / "raw" / "files" / f"s{subject:02d}"
         folder.mkdir(parents=True)
-        _p300_file(folder / "rc01.edf", target)
+        write_p300_file(folder / "rc01.edf", target)
     result = build("physionet_p300", root / "raw", root / "store", progress=False)
     assert result.n_failed == 0
     return root / "store"
@@ -269,19 +270,19 @@ def test_stamp_run_adds_fingerprints_to_an_old_checkpoint(tmp_path, ma_store):
 
 
 def test_multiclass_linear_probe_with_leave_one_subject_out(tmp_path):
-    from test_adapters_downstream import BCIC_GDF_CHANNELS, _bcic_events, _mmidb_channels, write_gdf
+    from helpers.dataset_files import BCIC_GDF_CHANNELS, bcic_events, mmidb_channels, write_gdf
 
     from eegcorpus.build import build
 
     raw = tmp_path / "raw"
     raw.mkdir()
     electrodes = [electrode for _, electrode in BCIC_GDF_CHANNELS]
-    signal = _mmidb_channels(electrodes, runs=(4,), up=25, down=16, seconds=60)
+    signal = mmidb_channels(electrodes, runs=(4,), up=25, down=16, seconds=60)
     cues = [769, 770, 771, 772, 769, 770]
     for subject in (1, 2, 3):
         # Each subject a different stretch of the real signal (reversed, shifted).
         data = np.roll(signal[:, :: (-1) ** subject], 2500 * subject, axis=1)
-        write_gdf(raw / f"A0{subject}T.gdf", data, 250, [name for name, _ in BCIC_GDF_CHANNELS], _bcic_events(cues))
+        write_gdf(raw / f"A0{subject}T.gdf", data, 250, [name for name, _ in BCIC_GDF_CHANNELS], bcic_events(cues))
     assert build("bcic_iv_2a", raw, tmp_path / "store", progress=False).n_failed == 0
     run = tmp_path / "run"
     result = finetune(

@@ -20,7 +20,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import shared_path
+from helpers.shared_data import shared_path
 
 from neuript.finetune import FinetuneSettings, _Inputs, build_model, finetune, train_full, train_linear, window_features, window_logits
 from neuript.metrics import score

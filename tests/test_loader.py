@@ -276,7 +276,7 @@ def test_batch_mode_yields_the_same_windows_in_the_same_order(eegmmidb_store):
 
 @pytest.fixture(scope="module")
 def mental_arithmetic_store(tmp_path_factory):
-    from conftest import MENTAL_ARITHMETIC_SUBJECTS, shared_path
+    from helpers.shared_data import MENTAL_ARITHMETIC_SUBJECTS, shared_path
 
     from eegcorpus.build import build
 

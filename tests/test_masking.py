@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from conftest import shared_path
+from helpers.shared_data import shared_path
 
 from eegcorpus import read_recording
 from neuript.masking import (

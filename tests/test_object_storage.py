@@ -8,11 +8,12 @@ import os
 import signal
 import socket
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import shared_path
-from processes import background, free_port, wait_until
+from helpers.processes import background, free_port, wait_until
+from helpers.shared_data import shared_path
 
 RUNS = (3, 4, 5, 6)
 
@@ -228,7 +229,9 @@ def test_killed_build_on_s3_resumes_without_loss(s3, eegmmidb_store, tmp_path):
 
 
 def test_storage_options_and_urls():
-    from eegcorpus.store.remote import is_url, parse_storage_options
+    from eegcorpus.storage import is_url, parse_storage_options, storage_for
+    from eegcorpus.storage.local import LocalStorage
+    from eegcorpus.storage.remote import FsspecStorage
 
     assert parse_storage_options(["endpoint_url=http://127.0.0.1:9000", "anon=true", 'client_kwargs={"region_name": "eu-west-1"}']) == {
         "endpoint_url": "http://127.0.0.1:9000",
@@ -239,3 +242,7 @@ def test_storage_options_and_urls():
         parse_storage_options(["endpoint_url"])
     assert is_url("s3://bucket/store") and is_url("memory://x")
     assert not is_url("stores/eegmmidb") and not is_url("file:///tmp/store")
+    # the one place that decides: a folder or file:// URL is local, any other protocol fsspec
+    assert isinstance(storage_for("stores/eegmmidb"), LocalStorage) and isinstance(storage_for("file:///tmp/store"), LocalStorage)
+    assert storage_for("file:///tmp/store").location == Path("/tmp/store")
+    assert isinstance(storage_for("s3://bucket/store", {"anon": True}), FsspecStorage)

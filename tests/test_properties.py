@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.edf import edf_bytes, header_field
+from helpers.store import write_generated_recording
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,51 +23,7 @@ from eegcorpus.readers.edf import read_edf, read_edf_header
 PROPERTY = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # ----------------------------------------------------------------------------------------------
-# EDF/BDF writer for generated files
-
-
-def _ascii(value, width: int) -> bytes:
-    text = value if isinstance(value, bytes) else str(value).encode("latin-1")
-    return text[:width].ljust(width, b" ")
-
-
-def make_edf(signals: list[dict], n_records: int, duration: float, *, kind: str = "edf", variant: str = "", records_field=None) -> bytes:
-    """A whole EDF/BDF file. Each signal: label, dim, pmin, pmax, dmin, dmax, spr and either
-    ``samples`` (int array [n_records, spr]) or ``tal`` (bytes per record, for annotations)."""
-    width = 3 if kind == "bdf" else 2
-    ns = len(signals)
-    head = b"0       " if kind == "edf" else b"\xffBIOSEMI"
-    head += _ascii("X X X X", 80) + _ascii("Startdate 01-JAN-2020 X X X", 80)
-    head += _ascii("01.01.20", 8) + _ascii("10.00.00", 8) + _ascii(256 * (ns + 1), 8)
-    head += _ascii(variant, 44) + _ascii(n_records if records_field is None else records_field, 8)
-    head += _ascii(repr(duration) if isinstance(duration, float) else duration, 8) + _ascii(ns, 4)
-    columns = [
-        ("label", 16),
-        ("transducer", 80),
-        ("dim", 8),
-        ("pmin", 8),
-        ("pmax", 8),
-        ("dmin", 8),
-        ("dmax", 8),
-        ("prefilter", 80),
-        ("spr", 8),
-        ("reserved", 32),
-    ]
-    for key, w in columns:
-        head += b"".join(_ascii(s.get(key, ""), w) for s in signals)
-    body = bytearray()
-    for r in range(n_records):
-        for s in signals:
-            if "tal" in s:
-                body += s["tal"][r][: s["spr"] * width].ljust(s["spr"] * width, b"\x00")
-            else:
-                values = np.asarray(s["samples"][r], dtype=np.int64)
-                if kind == "edf":
-                    body += values.astype("<i2").tobytes()
-                else:
-                    as_u32 = (values & 0xFFFFFF).astype("<u4")
-                    body += as_u32.view(np.uint8).reshape(-1, 4)[:, :3].tobytes()
-    return bytes(head) + bytes(body)
+# Generated EDF/BDF files: laid out by helpers.edf.edf_bytes, then damaged here
 
 
 def _fit(value: float) -> str:
@@ -78,7 +36,7 @@ def _fit(value: float) -> str:
 
 
 #: Header fields as (offset, width) in the fixed part; per-signal columns as (column offset per
-#: signal, width), which make_edf lays out one column after the other.
+#: signal, width), which edf_bytes lays out one column after the other.
 _FIXED_FIELDS = [(0, 8), (168, 8), (176, 8), (184, 8), (192, 44), (236, 8), (244, 8), (252, 4)]
 _SIGNAL_COLUMNS = [(0, 16), (96, 8), (104, 8), (112, 8), (120, 8), (128, 8), (216, 8)]
 
@@ -149,18 +107,18 @@ def edf_files(draw):
             }
         )
     duration = draw(st.sampled_from([1.0, 0.5, 2.0, 0.25]))
-    data = bytearray(make_edf(signals, n_records, duration, kind=kind, variant=variant, records_field=draw(st.sampled_from([None, None, -1]))))
+    data = bytearray(edf_bytes(signals, n_records, duration, kind=kind, variant=variant, records_field=draw(st.sampled_from([None, None, -1]))))
     header_bytes = 256 * (len(signals) + 1)
     for _ in range(draw(st.integers(0, 3))):
         damage = draw(st.sampled_from(["fixed", "signal", "truncate", "append", "byte"]))
         if damage == "fixed":
             offset, width = draw(st.sampled_from(_FIXED_FIELDS))
-            data[offset : offset + width] = _ascii(draw(_field_text).encode("latin-1", "replace"), width)
+            data[offset : offset + width] = header_field(draw(_field_text).encode("latin-1", "replace"), width)
         elif damage == "signal":
             column, width = draw(st.sampled_from(_SIGNAL_COLUMNS))
             i = draw(st.integers(0, len(signals) - 1))
             start = 256 + column * len(signals) + i * width
-            data[start : start + width] = _ascii(draw(_field_text).encode("latin-1", "replace"), width)
+            data[start : start + width] = header_field(draw(_field_text).encode("latin-1", "replace"), width)
         elif damage == "truncate":
             del data[draw(st.integers(0, len(data))) :]
         elif damage == "append":
@@ -227,56 +185,17 @@ def test_generated_files_read_like_the_specification():
     signal = {"label": "Cz", "dim": "uV", "pmin": -3276.8, "pmax": 3276.7, "dmin": -32768, "dmax": 32767, "spr": 4, "samples": samples[:, 0]}
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "ok.edf"
-        path.write_bytes(make_edf([signal], 2, 1.0))
+        path.write_bytes(edf_bytes([signal], 2, 1.0))
         rec = read_edf(path)
         assert rec.sfreq == 4 and rec.n_channels == 1
         np.testing.assert_allclose(rec.data[0], samples.reshape(-1) * 0.1, atol=1e-3)
-        path.write_bytes(make_edf([{**signal, "pmin": "nan"}], 2, 1.0))
+        path.write_bytes(edf_bytes([{**signal, "pmin": "nan"}], 2, 1.0))
         with pytest.raises(ReaderError, match="non-finite samples .* Cz"):
             read_edf(path)
 
 
 # ----------------------------------------------------------------------------------------------
 # Store round trips
-
-
-def _processed(data: np.ndarray, sfreq: float, seed: int):
-    from eegcorpus.pipeline.process import ProcessedRecording
-    from eegcorpus.recording import empty_annotations
-
-    n = data.shape[0]
-    names = [f"E{i}" for i in range(n)]
-    positions = np.random.default_rng(seed).uniform(-0.1, 0.1, (n, 3))
-    return ProcessedRecording(
-        data=data,
-        sfreq=sfreq,
-        ch_names=names,
-        canonical=names,
-        ch_types=["eeg"] * n,
-        positions=positions,
-        lobes=["central"] * n,
-        annotations=empty_annotations(),
-    )
-
-
-def _write(root: Path, rid: str, data: np.ndarray, sfreq: float, profile, seed: int = 0) -> float | None:
-    from eegcorpus.store import init_store, write_recording
-    from eegcorpus.store.writer import choose_quantum
-
-    quantum = choose_quantum(data, profile.quantum_uv) if profile.storage == "int16" else None
-    attrs = {
-        "recording_id": rid,
-        "dataset": "generated",
-        "subject": "1",
-        "sfreq": sfreq,
-        "units": "uV",
-        "n_channels": data.shape[0],
-        "n_samples": data.shape[1],
-        "quantum_uv": quantum,
-    }
-    init_store(root)
-    write_recording(root, rid, _processed(data, sfreq, seed), attrs, profile)
-    return quantum
 
 
 @st.composite
@@ -314,7 +233,7 @@ def test_store_round_trip_returns_the_data(signal, storage, quantum_uv):
     profile = Profile(name="generated", storage=storage, quantum_uv=quantum_uv)
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder) / "store"
-        quantum = _write(root, "generated.rec", data, sfreq, profile)
+        quantum = write_generated_recording(root, "generated.rec", data, sfreq, profile)
         assert verify_recording(root / "recordings" / "generated.rec") == []
         ours = open_store(root).recording("generated.rec")
         plain = xr.open_zarr(root, group="recordings/generated.rec", consolidated=False)["signal"]
@@ -345,7 +264,7 @@ def small_store(tmp_path_factory) -> Path:
     rng = np.random.default_rng(7)
     for i, rid in enumerate(("generated.a", "generated.b")):
         data = (rng.standard_normal((3, 1500)) * 40).astype(np.float32)
-        _write(root, rid, data, 16.0, Profile(name="generated"), seed=i)
+        write_generated_recording(root, rid, data, 16.0, Profile(name="generated"), seed=i)
     return root
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.io
-from conftest import shared_path
+from helpers.shared_data import shared_path
 from numpy.testing import assert_allclose, assert_array_equal
 
 from eegcorpus.errors import ReaderError

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import shared_path
+from helpers.shared_data import shared_path
 from typer.testing import CliRunner
 
 from eegcorpus._faults import KILL_ENV, STALL_ENV
@@ -235,7 +235,7 @@ def _damaged(name: str, change) -> bytes:
 
 def _bad_inputs(tmp_path) -> dict[str, tuple[bytes, str, str]]:
     """file -> (content, stage, what the error must say) for every kind of bad input."""
-    from test_edf import _edf_plus_d_with_gap
+    from helpers.edf import edf_plus_d_with_gap
 
     crlf = shared_path("fixtures", "corrupted")
     real = shared_path("eegmmidb", "S001", "S001R05.edf").read_bytes()
@@ -253,7 +253,7 @@ def _bad_inputs(tmp_path) -> dict[str, tuple[bytes, str, str]]:
         "S001/S001R11.edf": (_damaged("S001R11.edf", lambda d: _signal_field(d, 0, 16, 5, "Foo1")), "process", r"1 channel\(s\) have no known position: Foo1"),
         "S001/S001R12.edf": (b"PK\x03\x04" + bytes(range(256)) * 4, "read", r"not an EDF/BDF file \(version field b'PK"),
         # real files that read correctly but whose channels have no position (see the next test)
-        "S001/S001R13.edf": (_edf_plus_d_with_gap(tmp_path).read_bytes(), "process", r"4 channel\(s\) have no known position: POL E"),
+        "S001/S001R13.edf": (edf_plus_d_with_gap(tmp_path).read_bytes(), "process", r"4 channel\(s\) have no known position: POL E"),
         "S001/S001R14.edf": (shared_path("fixtures", "eeglab", "test.bdf").read_bytes(), "process", r"14 channel\(s\) have no known position: A3"),
     }
 
@@ -583,15 +583,15 @@ def test_a_failed_table_write_leaves_the_previous_tables_whole(tmp_path, monkeyp
     tables = out / TABLES
     before = {p.name: p.read_bytes() for p in tables.iterdir()}
     assert {"recordings.json", "failures.json", "builds.json"} <= set(before)
-    real_write_text = Path.write_text
+    real_write_bytes = Path.write_bytes
 
     def half_then_full_disk(path, data, *args, **kwargs):
         if path.parent == tables and "recordings.json" in path.name:
-            real_write_text(path, data[: len(data) // 2], *args, **kwargs)
+            real_write_bytes(path, data[: len(data) // 2], *args, **kwargs)
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-        return real_write_text(path, data, *args, **kwargs)
+        return real_write_bytes(path, data, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "write_text", half_then_full_disk)
+    monkeypatch.setattr(Path, "write_bytes", half_then_full_disk)
     with pytest.raises(BuildError, match=r"cannot write the tables \(No space left on device\); the recordings are stored"):
         build("eegmmidb", raw, out, limit=LIMIT, progress=False)
     assert {p.name: p.read_bytes() for p in tables.iterdir()} == before
@@ -640,19 +640,20 @@ def test_real_full_disk(small_disk, tmp_path):
 def test_replacing_a_recording_never_leaves_it_missing(tmp_path, monkeypatch):
     """A recording rebuilt (new profile, changed source) is swapped in one step: after every
     filesystem operation of the replacement, ``recordings/<id>`` holds a whole version."""
-    from test_properties import _write
+    from helpers.store import write_generated_recording
 
     from eegcorpus.pipeline.profiles import Profile
-    from eegcorpus.store import recording_attrs, writer
+    from eegcorpus.storage import local as local_storage
+    from eegcorpus.store import recording_attrs
 
     probe = tmp_path / "probe"
     (probe / "a").mkdir(parents=True)
     (probe / "b").mkdir()
-    if not writer._exchange(probe / "a", probe / "b"):
+    if not local_storage._exchange(probe / "a", probe / "b"):
         pytest.skip("this filesystem cannot swap folders (renameat2 RENAME_EXCHANGE); replacement falls back to two renames")
     root, rng = tmp_path / "store", np.random.default_rng(0)
     versions = [(rng.standard_normal((4, 512)) * 20).astype(np.float32) for _ in range(2)]
-    _write(root, "generated.x", versions[0], 64.0, Profile(name="generated"))
+    write_generated_recording(root, "generated.x", versions[0], 64.0, Profile(name="generated"))
     steps = []
 
     def checked(operation):
@@ -665,11 +666,11 @@ def test_replacing_a_recording_never_leaves_it_missing(tmp_path, monkeypatch):
 
         return run
 
-    monkeypatch.setattr(writer, "_exchange", checked(writer._exchange))
-    monkeypatch.setattr(writer.os, "rename", checked(os.rename))
-    monkeypatch.setattr(writer.shutil, "rmtree", checked(shutil.rmtree))
+    monkeypatch.setattr(local_storage, "_exchange", checked(local_storage._exchange))
+    monkeypatch.setattr(local_storage.os, "rename", checked(os.rename))
+    monkeypatch.setattr(local_storage.shutil, "rmtree", checked(shutil.rmtree))
     for i in (1, 0, 1):
-        _write(root, "generated.x", versions[i], 64.0, Profile(name="generated"))
+        write_generated_recording(root, "generated.x", versions[i], 64.0, Profile(name="generated"))
         np.testing.assert_allclose(open_store(root).recording("generated.x").values, versions[i], atol=0.05 + 1e-6)
     assert steps == ["_exchange", "rmtree"] * 3
     assert list((root / ".staging").iterdir()) == []
@@ -728,12 +729,12 @@ def test_nothing_outside_the_raw_folder_is_built(tmp_path):
 
 @pytest.mark.parametrize("recording_id", ["../escape", "a/b", ".hidden", "..", "x/../../y", ""])
 def test_recording_ids_cannot_leave_the_store(tmp_path, recording_id):
-    from test_properties import _write
+    from helpers.store import write_generated_recording
 
     from eegcorpus.pipeline.profiles import Profile
 
     with pytest.raises(ValueError, match="recording_id"):
-        _write(tmp_path / "store", recording_id, np.zeros((1, 64), np.float32), 64.0, Profile(name="p"))
+        write_generated_recording(tmp_path / "store", recording_id, np.zeros((1, 64), np.float32), 64.0, Profile(name="p"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["store"]
     assert list((tmp_path / "store" / "recordings").iterdir()) == [(tmp_path / "store" / "recordings" / "zarr.json")]
 

@@ -1,7 +1,7 @@
 """The 8 downstream task definitions build their windows and labels from small file sets.
 
 Each test writes (or, for MentalArithmetic, reads) files in the dataset's own format and folder
-layout with the writers of the adapter tests (real EEG from ../shared/data, resampled and
+layout with the writers the adapter tests use (``helpers.dataset_files``; real EEG from ../shared/data, resampled and
 renamed), builds a store, and checks the windows a task cuts from it: how many, where they
 start, their labels, subjects, montage and values.
 """
@@ -10,19 +10,22 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import shared_path
-from numpy.testing import assert_allclose
-from test_adapters_downstream import (
+from helpers.dataset_files import (
     BCIC_GDF_CHANNELS,
-    _bcic_events,
-    _mmidb_channels,
-    _mumtaz_file,
-    _p300_file,
-    _sleep_psg,
+    SHORT_PROFILE,
+    TEN_TWENTY,
+    bcic_events,
+    mmidb_channels,
+    write_cnt,
     write_gdf,
+    write_mumtaz_file,
+    write_p300_file,
+    write_sleep_psg,
+    write_text,
+    write_tuh_edf,
 )
-from test_adapters_pretrain import SHORT_PROFILE, write_cnt
-from test_adapters_tuh import TEN_TWENTY, eeg, write_text, write_tuh_edf  # noqa: F401 (eeg: a fixture, used by name)
+from helpers.shared_data import shared_path
+from numpy.testing import assert_allclose
 
 from eegcorpus.build import build
 from eegcorpus.store import open_store
@@ -77,8 +80,8 @@ def test_mental_arithmetic(tmp_path):
 def test_mumtaz2016(tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()
-    _mumtaz_file(raw / "H S1 EC.edf", 45, 0)
-    _mumtaz_file(raw / "MDD S1 EO.edf", 40, 60)
+    write_mumtaz_file(raw / "H S1 EC.edf", 45, 0)
+    write_mumtaz_file(raw / "MDD S1 EO.edf", 40, 60)
     windows = load_windows("mumtaz2016", built("mumtaz2016", raw, tmp_path / "store"))
     assert windows.x.shape == (17, 19, 320)  # 9 + 8 five-second windows; A2-A1 left out
     assert windows.subject.tolist() == ["H1"] * 9 + ["MDD1"] * 8
@@ -89,7 +92,7 @@ def test_mumtaz2016(tmp_path):
 def test_physionet_p300(tmp_path):
     raw = tmp_path / "raw"
     (raw / "files" / "s01").mkdir(parents=True)
-    written = _p300_file(raw / "files" / "s01" / "rc01.edf", "E")
+    written = write_p300_file(raw / "files" / "s01" / "rc01.edf", "E")
     store = built("physionet_p300", raw, tmp_path / "store")
     windows = load_windows("physionet_p300", store)
     flashes = [onset for onset, _, text in written if not text.startswith("#")]
@@ -106,10 +109,10 @@ def test_bcic_iv_2a(tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()
     electrodes = [electrode for _, electrode in BCIC_GDF_CHANNELS]
-    signal = _mmidb_channels(electrodes, runs=(4,), up=25, down=16, seconds=60)
+    signal = mmidb_channels(electrodes, runs=(4,), up=25, down=16, seconds=60)
     gdf_names = [name for name, _ in BCIC_GDF_CHANNELS]
-    write_gdf(raw / "A01T.gdf", signal, 250, gdf_names, _bcic_events([769, 770, 771, 772, 769, 770], rejected={2}))
-    write_gdf(raw / "A01E.gdf", signal[:, ::-1], 250, gdf_names, _bcic_events([783] * 6))
+    write_gdf(raw / "A01T.gdf", signal, 250, gdf_names, bcic_events([769, 770, 771, 772, 769, 770], rejected={2}))
+    write_gdf(raw / "A01E.gdf", signal[:, ::-1], 250, gdf_names, bcic_events([783] * 6))
     scipy.io.savemat(raw / "A01E.mat", {"classlabel": np.array([[4], [3], [2], [1], [1], [2]], dtype=np.uint8)})
     store = built("bcic_iv_2a", raw, tmp_path / "store")
     windows = load_windows("bcic_iv_2a", store)
@@ -132,7 +135,7 @@ def test_sleep_edfx(tmp_path):
     raw = tmp_path / "raw" / "sleep-cassette"
     raw.mkdir(parents=True)
     shutil.copy(shared_path("fixtures", "sleep_edf", "SC4001EC-Hypnogram.edf"), raw / "SC4001EC-Hypnogram.edf")
-    _sleep_psg(raw / "SC4001E0-PSG.edf", 30600, 780, runs=(3, 4, 5, 6, 7, 8, 9))
+    write_sleep_psg(raw / "SC4001E0-PSG.edf", 30600, 780, runs=(3, 4, 5, 6, 7, 8, 9))
     windows = load_windows("sleep_edfx", built("sleep_edfx", tmp_path / "raw", tmp_path / "store"))
     # One 30-s epoch per scored stage: W, N1 x4, N2 x13, N3, N2, N3 x6 (stages 3 and 4 merged).
     assert windows.x.shape == (26, 2, 1920)
@@ -185,7 +188,7 @@ def test_tuev(tmp_path, eeg):
 def test_load_windows_reports_an_empty_selection(tmp_path):
     raw = tmp_path / "raw"
     raw.mkdir()
-    _mumtaz_file(raw / "H S1 EC.edf", 20, 0)
+    write_mumtaz_file(raw / "H S1 EC.edf", 20, 0)
     store = built("mumtaz2016", raw, tmp_path / "store")
     with pytest.raises(ValueError, match="No labelled mental_arithmetic window"):
         load_windows("mental_arithmetic", store)

@@ -30,8 +30,7 @@ from eegcorpus.loader.collate import pad_collate as pad_collate_items
 from eegcorpus.loader.montage import ResolvedMontage, get_montage
 from eegcorpus.loader.transforms import a_law as a_law_fn
 from eegcorpus.loader.windows import WindowIndex, WindowSpec, build_index
-from eegcorpus.store import Store, open_store
-from eegcorpus.store.remote import open_recording_group
+from eegcorpus.store import Store, open_recording_group, open_store
 from eegcorpus.store.writer import chunk_samples
 
 #: Shards of the store hold up to 64 chunks; blocks follow them, so a block is one read.

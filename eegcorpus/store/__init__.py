@@ -22,14 +22,15 @@ which would change with every recording a build adds.
 from __future__ import annotations
 
 import json
-import os
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from eegcorpus.store.writer import GROUP_METADATA, MANIFEST, METADATA_DIGEST, RECORDINGS, STAGING, TABLES, init_store, write_recording
+from eegcorpus.storage import Storage, storage_for
+from eegcorpus.storage.local import STAGING, LocalStorage
+from eegcorpus.store.writer import GROUP_METADATA, MANIFEST, METADATA_DIGEST, RECORDINGS, TABLES, init_store, write_recording
 
 #: Index columns, in order (the recording id is the index).
 INDEX_COLUMNS = (
@@ -56,39 +57,26 @@ INDEX_COLUMNS = (
 
 
 def read_json(path: Path, default):
+    """The JSON document in a local file, or ``default`` when there is none."""
     try:
-        return json.loads(path.read_text())
+        return json.loads(Path(path).read_text())
     except FileNotFoundError:
         return default
 
 
 def write_json_atomic(path: Path, obj) -> None:
-    """Write JSON to a temporary file and rename it over ``path`` (never a half-written table)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps(obj, indent=1, default=_json_default))
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)  # a full disk leaves no partial file behind
-        raise
+    """Write JSON to a temporary file and rename it over ``path`` (never a half-written file)."""
+    path = Path(path)
+    LocalStorage(path.parent).write_json(path.name, obj)
 
 
-def _json_default(value):
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
-
-
-def recording_attrs(root: Path, recording_id: str) -> dict | None:
+def recording_attrs(store: Path | str | Storage, recording_id: str) -> dict | None:
     """A published recording's attributes, or None when it is absent or incomplete."""
     try:
-        attrs = json.loads((root / RECORDINGS / recording_id / GROUP_METADATA).read_text()).get("attributes", {})
-    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError, UnicodeDecodeError):
+        document = json.loads(storage_for(store).read_bytes(f"{RECORDINGS}/{recording_id}/{GROUP_METADATA}"))
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError, json.JSONDecodeError, UnicodeDecodeError):
         return None
+    attrs = document.get("attributes", {}) if isinstance(document, dict) else {}
     return attrs if MANIFEST in attrs else None
 
 
@@ -96,22 +84,21 @@ def index_row(attrs: dict) -> dict:
     return {"recording_id": attrs["recording_id"], **{c: attrs.get(c) for c in INDEX_COLUMNS}}
 
 
-def published_ids(root: Path) -> list[str]:
-    folder = root / RECORDINGS
-    if not folder.is_dir():
-        return []
-    return sorted(p.name for p in folder.iterdir() if p.is_dir() and (p / GROUP_METADATA).exists())
+def published_ids(store: Path | str | Storage) -> list[str]:
+    """Recordings whose group metadata exists (published), sorted."""
+    return sorted({key.split("/")[1] for key in storage_for(store).glob(f"{RECORDINGS}/*/{GROUP_METADATA}")})
 
 
-def rebuild_index_rows(root: Path, cached_rows: list[dict] | None = None) -> list[dict]:
+def rebuild_index_rows(store: Path | str | Storage, cached_rows: list[dict] | None = None) -> list[dict]:
     """Index rows for every published recording: cached rows where they are still valid, the
     recording's own attributes otherwise (after a build was killed before saving its table)."""
+    storage = storage_for(store)
     cached = {row["recording_id"]: row for row in (cached_rows or [])}
     rows = []
-    for rid in published_ids(root):
+    for rid in published_ids(storage):
         row = cached.get(rid)
         if row is None:
-            attrs = recording_attrs(root, rid)
+            attrs = recording_attrs(storage, rid)
             if attrs is None:
                 continue
             row = index_row(attrs)
@@ -119,15 +106,26 @@ def rebuild_index_rows(root: Path, cached_rows: list[dict] | None = None) -> lis
     return rows
 
 
-class Store:
-    """A store on disk: its recordings index, recordings, events and failures.
+def open_recording_group(store: Path | str | Storage, recording_id: str, storage_options: dict | None = None):
+    """The zarr group of one recording, read-only, wherever the store lives."""
+    import zarr
 
-    Use :func:`open_store`.
+    return zarr.open_group(store=storage_for(store, storage_options).zarr_store(f"{RECORDINGS}/{recording_id}"), mode="r", zarr_format=3)
+
+
+class Store:
+    """A store, on disk or on object storage: its recordings index, recordings, events and
+    failures.
+
+    Use :func:`open_store`. ``path`` is where it lives: a :class:`~pathlib.Path` for a folder,
+    the URL for object storage; ``storage`` is its :class:`eegcorpus.storage.Storage`.
     """
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        if not (self.path / "zarr.json").exists() or not (self.path / RECORDINGS).is_dir():
+    def __init__(self, path: str | Path | Storage, storage_options: dict | None = None):
+        self.storage = storage_for(path, storage_options)
+        self.path = self.storage.location
+        self.storage_options = dict(getattr(self.storage, "storage_options", {}) or {})
+        if not self.storage.exists(GROUP_METADATA) or not self.storage.exists(f"{RECORDINGS}/{GROUP_METADATA}"):
             raise FileNotFoundError(f"{self.path}: not an eegcorpus store (no zarr.json and recordings/)")
 
     def __repr__(self) -> str:
@@ -136,7 +134,7 @@ class Store:
     @cached_property
     def index(self) -> pd.DataFrame:
         """One row per recording, indexed by recording id (see :data:`INDEX_COLUMNS`)."""
-        rows = rebuild_index_rows(self.path, read_json(self.path / TABLES / "recordings.json", []))
+        rows = rebuild_index_rows(self.storage, self.storage.read_json(f"{TABLES}/recordings.json", []))
         frame = pd.DataFrame(rows, columns=("recording_id",) + INDEX_COLUMNS)
         return frame.set_index("recording_id").sort_index()
 
@@ -147,7 +145,7 @@ class Store:
 
     def attrs(self, recording_id: str) -> dict:
         """All attributes of one recording (provenance, profile parameters, versions, events)."""
-        attrs = recording_attrs(self.path, recording_id)
+        attrs = recording_attrs(self.storage, recording_id)
         if attrs is None:
             raise KeyError(f"recording {recording_id!r} is not in {self.path}")
         attrs.pop(MANIFEST, None)
@@ -158,9 +156,13 @@ class Store:
         """One recording as a lazy xarray Dataset (``signal`` plus channel coordinates)."""
         import xarray as xr
 
-        if recording_attrs(self.path, recording_id) is None:
+        if recording_attrs(self.storage, recording_id) is None:
             raise KeyError(f"recording {recording_id!r} is not in {self.path}")
-        return xr.open_zarr(str(self.path), group=f"{RECORDINGS}/{recording_id}", consolidated=False, zarr_format=3)
+        return xr.open_zarr(self.storage.zarr_store(), group=f"{RECORDINGS}/{recording_id}", consolidated=False, zarr_format=3)
+
+    def group(self, recording_id: str):
+        """One recording's zarr group, read-only."""
+        return open_recording_group(self.storage, recording_id)
 
     def recording(self, recording_id: str):
         """One recording as an in-memory ``xarray.DataArray`` ``[channel, time]`` in microvolts."""
@@ -237,11 +239,11 @@ class Store:
     @property
     def failures(self) -> pd.DataFrame:
         """Inputs that could not be stored: file, stage, error."""
-        return pd.DataFrame(read_json(self.path / TABLES / "failures.json", []), columns=["file", "stage", "error"])
+        return pd.DataFrame(self.storage.read_json(f"{TABLES}/failures.json", []), columns=["file", "stage", "error"])
 
     @property
     def builds(self) -> list[dict]:
-        return read_json(self.path / TABLES / "builds.json", [])
+        return self.storage.read_json(f"{TABLES}/builds.json", [])
 
 
 def open_store(path: str | Path, storage_options: dict | None = None) -> Store:
@@ -260,11 +262,7 @@ def open_store(path: str | Path, storage_options: dict | None = None) -> Store:
     >>> store.index[["subject", "run", "duration_s"]]  # doctest: +SKIP
     >>> store.recording("eegmmidb.S001R03")            # doctest: +SKIP
     """
-    from eegcorpus.store.remote import RemoteStore, is_url
-
-    if is_url(path):
-        return RemoteStore(path, storage_options)
-    return Store(path)
+    return Store(path, storage_options)
 
 
-__all__ = ["INDEX_COLUMNS", "STAGING", "Store", "init_store", "open_store", "write_recording"]
+__all__ = ["INDEX_COLUMNS", "STAGING", "Store", "init_store", "open_recording_group", "open_store", "write_recording"]

@@ -13,9 +13,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eegcorpus.recording import sha256_file
-from eegcorpus.store import INDEX_COLUMNS, read_json
-from eegcorpus.store.writer import GROUP_METADATA, MANIFEST, METADATA_DIGEST, RECORDINGS, STAGING, TABLES, metadata_digest
+from eegcorpus.storage import Storage, storage_for
+from eegcorpus.store import INDEX_COLUMNS
+from eegcorpus.store.writer import GROUP_METADATA, MANIFEST, METADATA_DIGEST, RECORDINGS, TABLES, metadata_digest
 
 
 @dataclass
@@ -41,15 +41,24 @@ class VerifyReport:
         }
 
 
-def verify_recording(folder: Path, decode: bool = True) -> list[str]:
-    """Problems found in one published recording (an empty list when it is intact)."""
+def verify_recording(storage: Storage | Path | str, recording_id: str | None = None, decode: bool = True) -> list[str]:
+    """Problems found in one published recording (an empty list when it is intact).
+
+    ``storage`` holds the store and ``recording_id`` names the recording; a recording's folder
+    alone (``verify_recording(folder)``) is accepted too.
+    """
+    if recording_id is None:
+        folder = Path(storage)
+        storage, recording_id, prefix = storage_for(folder.parent), folder.name, folder.name
+    else:
+        storage, prefix = storage_for(storage), f"{RECORDINGS}/{recording_id}"
     try:
-        meta = json.loads((folder / GROUP_METADATA).read_text())
-    except FileNotFoundError:
+        meta = json.loads(storage.read_bytes(f"{prefix}/{GROUP_METADATA}"))
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return [f"{GROUP_METADATA} missing"]
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         return [f"{GROUP_METADATA} is not valid JSON ({err})"]
-    attrs = meta.get("attributes", {})
+    attrs = meta.get("attributes", {}) if isinstance(meta, dict) else {}
     manifest = attrs.get(MANIFEST)
     if not isinstance(manifest, dict):
         return ["no manifest in the group metadata (incomplete or not written by eegcorpus)"]
@@ -57,22 +66,21 @@ def verify_recording(folder: Path, decode: bool = True) -> list[str]:
     # Recordings written before the digest existed have none; their files are still checked.
     if METADATA_DIGEST in attrs and attrs[METADATA_DIGEST] != metadata_digest(meta):
         problems.append(f"{GROUP_METADATA}: attributes differ from the ones written (damaged)")
-    if attrs.get("recording_id") != folder.name:
+    if attrs.get("recording_id") != recording_id:
         problems.append(f"recording_id attribute {attrs.get('recording_id')!r} differs from the folder name")
+    present = set(storage.list_files(prefix))
     for rel, expected in sorted(manifest.items()):
-        path = folder / rel
-        if not path.is_file():
+        if rel not in present:
             problems.append(f"{rel}: missing")
-        elif sha256_file(path) != expected:
+        elif storage.sha256(f"{prefix}/{rel}") != expected:
             problems.append(f"{rel}: sha256 differs from the one recorded at write time (damaged)")
-    present = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
     for rel in sorted(present - set(manifest) - {GROUP_METADATA}):
         problems.append(f"{rel}: unexpected file")
     if decode and not problems:
         try:
             import zarr
 
-            signal = zarr.open_array(str(folder / "signal"), mode="r", zarr_format=3)
+            signal = zarr.open_array(store=storage.zarr_store(f"{prefix}/signal"), mode="r", zarr_format=3)
             values = signal[:]
             if values.shape != (attrs.get("n_channels"), attrs.get("n_samples")):
                 problems.append(f"signal shape {values.shape} differs from the attributes")
@@ -81,28 +89,25 @@ def verify_recording(folder: Path, decode: bool = True) -> list[str]:
     return problems
 
 
-def verify_store(path: str | Path, decode: bool = True) -> VerifyReport:
-    """Check every recording of a store and its index table."""
-    root = Path(path)
-    if not (root / RECORDINGS).is_dir():
-        raise FileNotFoundError(f"{root}: not an eegcorpus store (no recordings/ folder)")
-    report = VerifyReport(store=str(root))
-    on_disk = sorted(p for p in (root / RECORDINGS).iterdir() if p.is_dir())
-    for folder in on_disk:
+def verify_store(path: str | Path | Storage, decode: bool = True, storage_options: dict | None = None) -> VerifyReport:
+    """Check every recording of a store, on disk or on object storage, and its index table."""
+    storage = storage_for(path, storage_options)
+    if not storage.is_dir(RECORDINGS):
+        raise FileNotFoundError(f"{storage.name()}: not an eegcorpus store (no recordings/ folder)")
+    report = VerifyReport(store=storage.name())
+    on_disk = storage.list_dirs(RECORDINGS)
+    for rid in on_disk:
         report.checked += 1
-        problems = verify_recording(folder, decode=decode)
+        problems = verify_recording(storage, rid, decode=decode)
         if problems:
-            report.damaged[folder.name] = problems
-    rows = read_json(root / TABLES / "recordings.json", [])
+            report.damaged[rid] = problems
+    rows = storage.read_json(f"{TABLES}/recordings.json", [])
     listed = {row.get("recording_id") for row in rows}
-    names = {f.name for f in on_disk}
-    for rid in sorted(listed - names):
+    for rid in sorted(listed - set(on_disk)):
         report.index_problems.append(f"{rid}: in tables/recordings.json but not in recordings/")
     for row in rows:
         missing = [c for c in INDEX_COLUMNS if c not in row]
         if missing:
             report.index_problems.append(f"{row.get('recording_id')}: index row lacks {', '.join(missing)}")
-    staging = root / STAGING
-    if staging.is_dir():
-        report.stale_staging = sorted(p.name for p in staging.iterdir())
+    report.stale_staging = storage.staging_entries()
     return report

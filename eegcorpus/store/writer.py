@@ -11,17 +11,11 @@ concurrency before).
 from __future__ import annotations
 
 import base64
-import errno
 import hashlib
 import json
 import math
-import os
 import re
-import shutil
 import struct
-import sys
-import uuid
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +37,6 @@ GROUP_METADATA = "zarr.json"
 MANIFEST = "manifest"
 #: Attribute holding the sha256 of the group metadata itself (see :func:`metadata_digest`).
 METADATA_DIGEST = "metadata_sha256"
-STAGING = ".staging"
 TABLES = "tables"
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
@@ -80,18 +73,22 @@ def chunk_samples(sfreq: float, window_s: float = 4.0) -> int:
     return int(2 ** round(math.log2(max(window_s * sfreq, 16))))
 
 
-def init_store(root: Path) -> None:
-    """Create the store's root group, folders and format marker if they are missing."""
-    import zarr
+def _group_document(attributes: dict | None = None) -> bytes:
+    return json.dumps({"zarr_format": 3, "node_type": "group", "attributes": attributes or {}}, indent=2).encode()
 
-    root.mkdir(parents=True, exist_ok=True)
-    if not (root / "zarr.json").exists():
-        # The format marker in the same write as the group: a crash cannot leave a root without it.
-        zarr.open_group(str(root), mode="a", zarr_format=3, attributes={"eegcorpus_store_format": STORE_FORMAT_VERSION})
-    if not (root / RECORDINGS / "zarr.json").exists():
-        zarr.open_group(str(root / RECORDINGS), mode="a", zarr_format=3)
-    (root / STAGING).mkdir(exist_ok=True)
-    (root / TABLES).mkdir(exist_ok=True)
+
+def init_store(store) -> None:
+    """Create the store's root group (with the format marker) and ``recordings/`` group if they
+    are missing; ``store`` is a folder, a URL or a :class:`~eegcorpus.storage.Storage`."""
+    from eegcorpus.storage import storage_for
+
+    storage = storage_for(store)
+    storage.create()
+    # The format marker in the same write as the group: a crash cannot leave a root without it.
+    if not storage.exists(GROUP_METADATA):
+        storage.write_bytes(GROUP_METADATA, _group_document({"eegcorpus_store_format": STORE_FORMAT_VERSION}))
+    if not storage.exists(f"{RECORDINGS}/{GROUP_METADATA}"):
+        storage.write_bytes(f"{RECORDINGS}/{GROUP_METADATA}", _group_document())
 
 
 def _codec():
@@ -235,75 +232,16 @@ def _fill_group(group, processed: ProcessedRecording, attrs: dict, profile: Prof
         array[:] = column
 
 
-def write_recording(root: Path, recording_id: str, processed: ProcessedRecording, attrs: dict, profile: Profile) -> Path:
-    """Write one recording to the staging area, then publish it under ``recordings/``.
+def write_recording(store, recording_id: str, processed: ProcessedRecording, attrs: dict, profile: Profile) -> str:
+    """Write one recording and publish it under ``recordings/``; returns its key.
 
-    Returns the published path. A recording already present under that id is replaced by
-    swapping the two folders in one step, so a reader sees the old version, then the new one,
-    and never a half-written one (where the filesystem cannot swap, the old one is moved aside
-    first and a reader briefly sees none).
+    ``store`` is a folder, a URL or a :class:`~eegcorpus.storage.Storage`. A recording already
+    present under that id is replaced so that a reader sees the old version, then the new one,
+    and never a half-written one (:meth:`eegcorpus.storage.Storage.publish`).
     """
+    from eegcorpus.storage import storage_for
+
     check_recording_id(recording_id)
-    staging = root / STAGING / f"{recording_id}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
-    final = root / RECORDINGS / recording_id
-    try:
-        fault_point("staging")
-        write_group(staging, processed, attrs, profile)
-        fault_point("publish")
-        if final.exists():
-            if _exchange(staging, final):
-                # `staging` now holds the old version, which no reader lists.
-                shutil.rmtree(staging, ignore_errors=True)
-            else:
-                aside = root / STAGING / f"{recording_id}.replaced.{uuid.uuid4().hex[:8]}"
-                os.rename(final, aside)
-                os.rename(staging, final)
-                shutil.rmtree(aside, ignore_errors=True)
-        else:
-            os.rename(staging, final)
-        fault_point("published")
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return final
-
-
-_RENAME_EXCHANGE = 2  # linux/fs.h
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two folders in one step (Linux ``renameat2(RENAME_EXCHANGE)``); False where the
-    system or filesystem cannot, and the caller falls back to two renames.
-
-    With the swap, a replaced recording is never missing from ``recordings/``, even for a
-    moment, and a build killed while replacing it leaves the old or the new version in place.
-    """
-    libc = _libc()
-    if libc is None:
-        return False
-    at_fdcwd = -100
-    if libc.renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE) == 0:
-        return True
-    import ctypes
-
-    err = ctypes.get_errno()
-    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EXDEV):
-        return False  # no renameat2, or a filesystem without exchange (some network ones)
-    raise OSError(err, os.strerror(err), str(b))
-
-
-@lru_cache(maxsize=1)
-def _libc():
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):  # not glibc >= 2.28 (musl, old systems)
-        return None
-    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    renameat2.restype = ctypes.c_int
-    return libc
+    key = f"{RECORDINGS}/{recording_id}"
+    storage_for(store).publish(key, lambda folder: write_group(folder, processed, attrs, profile), commit=GROUP_METADATA)
+    return key
