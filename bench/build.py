@@ -38,23 +38,9 @@ def _folder_bytes(path: Path) -> int:
 
 
 def run_baseline(files: list[str], out: Path) -> dict:
-    import h5py
-    import mne
+    from mne_loop import run
 
-    mne.set_log_level("ERROR")
-    hours = 0.0
-    with h5py.File(out / "baseline.h5", "w") as h5:
-        for i, f in enumerate(files):
-            raw = mne.io.read_raw_edf(f, preload=True)
-            raw.pick("eeg")
-            raw.filter(0.1, 30.0, fir_design="firwin")
-            raw.notch_filter(50.0, method="fir", fir_design="firwin")
-            raw.resample(64.0)
-            data = raw.get_data(units="uV").astype("float32")
-            dset = h5.create_dataset(f"rec{i:04d}", data=data, chunks=(data.shape[0], 64))
-            dset.attrs["chOrder"] = [c.upper() for c in raw.ch_names]
-            hours += raw.times[-1] / 3600
-    return {"hours": hours, "bytes": (out / "baseline.h5").stat().st_size}
+    return run(files, out / "baseline.h5")
 
 
 def run_ours(raws: list[tuple[str, str]], out: Path, scheduler: str = "threads") -> dict:
@@ -154,6 +140,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--copies", type=int, default=3, help="replicate the real files N times (a corpus large enough to amortise start-up)")
+    parser.add_argument("--curve", action="store_true", help="the cost curve at 1-1,000 recordings, whole processes (bench/build_curve.py)")
+    parser.add_argument("--sizes", help="with --curve: SIZE:ROUNDS,... instead of 1:5,10:3,100:3,1000:1")
     parser.add_argument("--child", choices=("baseline", "ours-threads", "ours-processes"))
     parser.add_argument("--out")
     parser.add_argument("--files")
@@ -161,6 +149,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         child(args)
+        return
+    if args.curve:
+        import build_curve
+
+        sizes = dict(tuple(map(int, item.split(":"))) for item in args.sizes.split(",")) if args.sizes else None
+        build_curve.main(sizes, write=args.sizes is None)
         return
 
     sets = [("eegmmidb", SHARED_DATA / "eegmmidb")]

@@ -234,7 +234,8 @@ def build_one(
         if same_setup and [old.get("source_size"), old.get("source_mtime_ns")] == file_stamp:
             return {"status": "skipped", "recording_id": src.recording_id, "hours": 0.0, "row": index_row(old)}
         stage = "read"
-        with raw.local_files([src.path, *src.companions.values()]) as local_raw:
+        known = {src.path: file_stamp} | {src.companions[key]: stamp for key, stamp in companions.items()}
+        with raw.local_files([src.path, *src.companions.values()], known) as local_raw:
             adapter = _adapter(dataset_id)
             rec = adapter.read(local_raw, src)
             if raw.stamp(src.path) != file_stamp:

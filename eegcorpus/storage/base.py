@@ -155,9 +155,10 @@ class Storage(abc.ABC):
         on object storage)."""
 
     @abc.abstractmethod
-    def local_files(self, keys: list[str]) -> contextlib.AbstractContextManager[Path]:
+    def local_files(self, keys: list[str], stamps: dict[str, list] | None = None) -> contextlib.AbstractContextManager[Path]:
         """A local folder holding the files ``keys`` (those that exist) at their relative paths,
         with their modification times, for the readers; downloaded when the location is remote.
+        ``stamps`` are the keys' :meth:`stamp` where the caller has taken them already.
 
         Raises
         ------

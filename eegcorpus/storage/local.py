@@ -164,7 +164,7 @@ class LocalStorage(Storage):
         yield self.root
 
     @contextlib.contextmanager
-    def local_files(self, keys: list[str]):
+    def local_files(self, keys: list[str], stamps: dict[str, list] | None = None):
         yield self.root
 
     # ------------------------------------------------------------------------------ zarr

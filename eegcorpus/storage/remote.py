@@ -262,16 +262,18 @@ class FsspecStorage(Storage):
             yield base
 
     @contextlib.contextmanager
-    def local_files(self, keys: list[str]):
+    def local_files(self, keys: list[str], stamps: dict[str, list] | None = None):
         with tempfile.TemporaryDirectory(prefix="eegcorpus-raw-") as tmp:
             base = Path(tmp)
             for rel in keys:
-                if self.exists(rel):
-                    self._fetch(rel, base)
+                before = (stamps or {}).get(rel) or self.stamp(rel)
+                if before[0] is not None:
+                    self._fetch(rel, base, before)
             yield base
 
-    def _fetch(self, rel: str, dest: Path) -> Path:
-        """Download ``rel`` to ``dest/rel`` with the object's modification time.
+    def _fetch(self, rel: str, dest: Path, before: list) -> Path:
+        """Download ``rel`` to ``dest/rel`` with the object's modification time; ``before`` is
+        its stamp taken before (the caller usually has it already).
 
         Raises
         ------
@@ -282,7 +284,6 @@ class FsspecStorage(Storage):
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         source = self._key(rel)
-        before = self.stamp(rel)
         with self._access():
             self.fs.get_file(source, str(target))
         if self.stamp(rel) != before:
