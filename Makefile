@@ -46,6 +46,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/read_edf.py
 	$(BIN)/python bench/build.py
+	$(BIN)/python bench/build.py --curve
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[bench]" 2> >(grep -v "is ignored: it is neither" >&2)
 	$(BIN)/python bench/loader.py
 	$(BIN)/python bench/model.py

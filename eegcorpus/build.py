@@ -218,19 +218,9 @@ def build_one(
     local_raw: Path | None = None
     stage = "find"
     try:
-        file_stamp = raw.stamp(src.path)
-        if file_stamp[0] is None:
-            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
-        # Companion files (hypnograms, label files, event tables) shape the stored labels, so a
-        # change to one of them rebuilds the recording too.
-        companions = {key: raw.stamp(rel) for key, rel in sorted(src.companions.items())}
+        file_stamp, companions = _stamps(raw, src, name)
         old = recording_attrs(out, src.recording_id)
-        same_setup = (
-            old is not None
-            and old.get("profile_digest") == prof.digest
-            and old.get("pipeline_version") == PIPELINE_VERSION
-            and old.get("companion_stamps", {}) == companions
-        )
+        same_setup = _same_setup(old, prof, companions)
         if same_setup and [old.get("source_size"), old.get("source_mtime_ns")] == file_stamp:
             return {"status": "skipped", "recording_id": src.recording_id, "hours": 0.0, "row": index_row(old)}
         stage = "read"
@@ -247,62 +237,95 @@ def build_one(
             stage = "process"
             processed = process_recording(rec, prof, line_freq=line_freq, drop_channels=drop_channels, channel_map=adapter.channel_map)
             events = adapter.events(src, rec)
-        raw_kept = rec.data[[rec.ch_names.index(n) for n in processed.ch_names]]
-        quantum = choose_quantum(processed.data, prof.quantum_uv) if prof.storage == "int16" else None
-        attrs = {
-            "recording_id": src.recording_id,
-            "dataset": dataset_id,
-            "subject": src.subject,
-            "session": src.session,
-            "run": src.run,
-            "task": src.task,
-            "label": src.label,
-            "source_path": src.path,
-            "source_extra": src.extra,
-            "source_companions": src.companions,
-            "companion_stamps": companions,
-            "source_sha256": rec.sha256,
-            "source_size": file_stamp[0],
-            "source_mtime_ns": file_stamp[1],
-            "source_format": rec.format,
-            "meas_date": rec.meas_date.isoformat() if rec.meas_date else None,
-            "sfreq": processed.sfreq,
-            "units": "uV",
-            "n_channels": int(processed.data.shape[0]),
-            "n_samples": int(processed.n_times),
-            "duration_s": float(processed.duration_s),
-            "quantum_uv": quantum,
-            "profile": prof.name,
-            "profile_version": prof.version,
-            "profile_digest": prof.digest,
-            "profile_params": prof.to_dict(),
-            "pipeline_version": PIPELINE_VERSION,
-            "provenance": processed.provenance,
-            "versions": _versions(),
-            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-            "qc": _channel_qc(raw_kept, processed.data),
-            "spectrum": _mean_spectrum(processed.data, processed.sfreq),
-            "events": {
-                "onset": [float(v) for v in events["onset"]],
-                "duration": [float(v) for v in events["duration"]],
-                "description": [str(v) for v in events["description"]],
-                "label": [None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in events["label"]],
-            },
-        }
+        attrs = _attributes(dataset_id, src, prof, rec, processed, events, file_stamp, companions)
         stage = "write"
         write_recording(out, src.recording_id, processed, attrs, prof)
         return {"status": "written", "recording_id": src.recording_id, "hours": processed.duration_s / 3600, "row": index_row(attrs)}
     except Exception as err:
-        message = _failure_message(name, err)
-        if local_raw is not None and str(local_raw) != str(raw.location):
-            # a reader names the downloaded copy; the user knows the file by its URL
-            message = message.replace(str(local_raw / src.path), name).replace(str(local_raw), raw.name())
-        failure = {"file": src.path, "stage": stage, "error": message}
-        if isinstance(err, OSError) and err.errno in _DISK_FULL:
-            raise StoreFullError(f"{message}; the build stopped: free space for {out} and run it again to resume", failure) from err
-        if strict:
-            raise BuildStopped(f"{name}: {stage} failed: {message[len(name) + 2 :] if message.startswith(name + ': ') else message}", failure) from err
+        failure = _failure(err, name, src, stage, raw, local_raw, out, strict)
         return {"status": "failed", "recording_id": src.recording_id, "hours": 0.0, "failure": failure}
+
+
+def _stamps(raw: Storage, src, name: str) -> tuple[list, dict]:
+    """The raw file's (size, mtime) and its companions' (hypnograms, label files, event tables):
+    they shape the stored labels, so a change to one of them rebuilds the recording too."""
+    file_stamp = raw.stamp(src.path)
+    if file_stamp[0] is None:
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), name)
+    return file_stamp, {key: raw.stamp(rel) for key, rel in sorted(src.companions.items())}
+
+
+def _same_setup(old: dict | None, prof: Profile, companions: dict) -> bool:
+    """Whether the stored recording was made by this profile and pipeline from these companions
+    (then an unchanged raw file means nothing to do)."""
+    return (
+        old is not None
+        and old.get("profile_digest") == prof.digest
+        and old.get("pipeline_version") == PIPELINE_VERSION
+        and old.get("companion_stamps", {}) == companions
+    )
+
+
+def _attributes(dataset_id: str, src, prof: Profile, rec, processed, events, file_stamp: list, companions: dict) -> dict:
+    """The recording group's attributes: identity, source and its stamps, profile, provenance,
+    versions, QC, mean spectrum and events (what the store's index and ``verify`` read)."""
+    raw_kept = rec.data[[rec.ch_names.index(n) for n in processed.ch_names]]
+    quantum = choose_quantum(processed.data, prof.quantum_uv) if prof.storage == "int16" else None
+    return {
+        "recording_id": src.recording_id,
+        "dataset": dataset_id,
+        "subject": src.subject,
+        "session": src.session,
+        "run": src.run,
+        "task": src.task,
+        "label": src.label,
+        "source_path": src.path,
+        "source_extra": src.extra,
+        "source_companions": src.companions,
+        "companion_stamps": companions,
+        "source_sha256": rec.sha256,
+        "source_size": file_stamp[0],
+        "source_mtime_ns": file_stamp[1],
+        "source_format": rec.format,
+        "meas_date": rec.meas_date.isoformat() if rec.meas_date else None,
+        "sfreq": processed.sfreq,
+        "units": "uV",
+        "n_channels": int(processed.data.shape[0]),
+        "n_samples": int(processed.n_times),
+        "duration_s": float(processed.duration_s),
+        "quantum_uv": quantum,
+        "profile": prof.name,
+        "profile_version": prof.version,
+        "profile_digest": prof.digest,
+        "profile_params": prof.to_dict(),
+        "pipeline_version": PIPELINE_VERSION,
+        "provenance": processed.provenance,
+        "versions": _versions(),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "qc": _channel_qc(raw_kept, processed.data),
+        "spectrum": _mean_spectrum(processed.data, processed.sfreq),
+        "events": {
+            "onset": [float(v) for v in events["onset"]],
+            "duration": [float(v) for v in events["duration"]],
+            "description": [str(v) for v in events["description"]],
+            "label": [None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in events["label"]],
+        },
+    }
+
+
+def _failure(err: Exception, name: str, src, stage: str, raw: Storage, local_raw: Path | None, out: Storage, strict: bool) -> dict:
+    """The failure row of a recording (file, stage, one-line error naming the file as the user
+    knows it); raises instead when the disk is full or ``strict`` stops the build."""
+    message = _failure_message(name, err)
+    if local_raw is not None and str(local_raw) != str(raw.location):
+        # a reader names the downloaded copy; the user knows the file by its URL
+        message = message.replace(str(local_raw / src.path), name).replace(str(local_raw), raw.name())
+    failure = {"file": src.path, "stage": stage, "error": message}
+    if isinstance(err, OSError) and err.errno in _DISK_FULL:
+        raise StoreFullError(f"{message}; the build stopped: free space for {out} and run it again to resume", failure) from err
+    if strict:
+        raise BuildStopped(f"{name}: {stage} failed: {message[len(name) + 2 :] if message.startswith(name + ': ') else message}", failure) from err
+    return failure
 
 
 def _select(sources, subjects, limit):

@@ -1,7 +1,7 @@
 """Pretraining from eegcorpus stores: AAMP on windows served by the eegcorpus loader.
 
 AdamW (0.9, 0.98), weight decay 5e-3, OneCycle to the peak learning rate (warm-up 15 %,
-div 25, final div 1e4), gradient clipping, bf16 autocast on GPU. Every step's masking draws come
+div 25, final div 1e4; :mod:`neuript.optim`, shared with fine-tuning), gradient clipping, bf16 autocast on GPU. Every step's masking draws come
 from a generator seeded with (seed, step), and a checkpoint holds the model, optimizer,
 scheduler, the global RNG state and the loader's position, so ``resume=True`` continues with
 exactly the losses an uninterrupted run would have had.
@@ -109,140 +109,206 @@ def pretrain(settings: PretrainSettings, resume: bool = False, progress: bool = 
 
 
 def _pretrain(settings: PretrainSettings, resume: bool, progress: bool, ctx) -> dict:
-    from neuript.distributed import (
-        RANK_SEED_STRIDE,
-        gather_resume_state,
-        lockstep,
-        pretrain_step_fn,
-        rank_seed,
-        reduce_metrics,
-        restore_rng,
-        resume_positions,
-        saved_positions,
-    )
+    from neuript.distributed import pretrain_step_fn
 
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
-    device = ctx.device
-    torch.manual_seed(settings.seed)  # the same initial weights on every rank
-    overrides = ({"dropout": settings.dropout} if settings.dropout is not None else {}) | settings.config_overrides
-    model = NeurIPT(get_config(settings.config, **overrides)).to(device)
-    if ctx.rank > 0:
-        torch.manual_seed(rank_seed(settings.seed, ctx.rank))  # rank 0 keeps a single run's stream
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, betas=(0.9, 0.98), weight_decay=settings.weight_decay)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=settings.lr, total_steps=settings.steps, pct_start=0.15, div_factor=25, final_div_factor=1e4
-    )
-    step, epoch, positions, fingerprints = 0, 0, {}, None
+    model, optimizer, scheduler = _model_and_optimizer(settings, ctx)
+    run = _RunState()
     if resume and (out / CHECKPOINT).exists():
-        state = torch.load(out / CHECKPOINT, map_location=device, weights_only=True)
-        fingerprints = state.get("fingerprints")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        step, epoch = int(state["step"]), int(state["epoch"])
-        restore_rng(state, ctx, settings.seed, step)
-        positions = resume_positions(*saved_positions(state), ctx.rank, ctx.world_size, settings.num_workers)
+        run = _restore(out, settings, ctx, model, optimizer, scheduler)
     if ctx.is_main:
         (out / "settings.json").write_text(json.dumps(asdict(settings), indent=1))
-        from eegcorpus.storage import storage_defaults
-        from neuript.leakage import pretraining_fingerprints
-
-        # Every recording the checkpoint sees, for the fine-tuning leakage guard (neuript/leakage.py);
-        # stores at URLs are read with the run's storage options.
-        with storage_defaults(settings.stores, settings.storage_options):
-            fingerprints = pretraining_fingerprints(settings.stores, previous=fingerprints)
+        run.fingerprints = _fingerprints(settings, run.fingerprints)
     step_fn = pretrain_step_fn(model, ctx)
-
     stream = _stream(settings)
     loader = _loader(stream, settings)
-    log = open(out / LOG, "a") if ctx.is_main else None
-    windows_log = None
-    if settings.record_windows:
-        (out / "windows").mkdir(exist_ok=True)
-        windows_log = open(out / "windows" / f"rank{ctx.rank}.jsonl", "a")
-        recording_ids = stream.index.recordings["recording_id"].tolist()
-    last: dict = {}
+    logs = _Logs(out, settings, ctx, stream)
     from tqdm import tqdm
 
-    bar = tqdm(total=settings.steps, initial=step, unit="step", disable=not progress or not ctx.is_main, dynamic_ncols=True)
+    bar = tqdm(total=settings.steps, initial=run.step, unit="step", disable=not progress or not ctx.is_main, dynamic_ncols=True)
     end = min(settings.steps, settings.stop_at) if settings.stop_at else settings.steps
+    last: dict = {}
     try:
-        while step < end:
-            stream.set_epoch(epoch)
-            if positions:
-                stream.resume_from(positions)
+        while run.step < end:
             served = 0
-            for batch in lockstep(loader, ctx):
+            for batch in _epoch_batches(stream, loader, run, ctx):
                 served += 1
-                started = time.perf_counter()
-                model.train()
-                # Ranks draw different masks for their different windows.
-                generator = torch.Generator().manual_seed(settings.seed * 1_000_003 + step + RANK_SEED_STRIDE * ctx.rank)
-                x = batch["x"].to(device)
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-                    result = step_fn(x, batch["pos"].to(device), batch["ch_mask"].to(device), generator=generator)
-                optimizer.zero_grad(set_to_none=True)
-                result.loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
-                optimizer.step()
-                scheduler.step()
-                step += 1
+                result, x, elapsed = _train_step(model, optimizer, scheduler, step_fn, batch, run.step, settings, ctx)
+                run.step += 1
                 # Where the loader stands: the last position consumed from the batch's worker.
-                positions[int(batch["worker"])] = int(batch["position"].max())
-                elapsed = time.perf_counter() - started
-                if windows_log is not None:
-                    windows_log.write(
-                        json.dumps(
-                            {
-                                "step": step,
-                                "rank": ctx.rank,
-                                "recording": [recording_ids[r] for r in batch["recording"].tolist()],
-                                "start": batch["start"].tolist(),
-                            }
-                        )
-                        + "\n"
-                    )
-                    windows_log.flush()
-                # Over ranks: mean losses, total tokens per second, mean expert loads.
-                sums, loads = reduce_metrics(
-                    [float(result.loss.detach()), float(result.recon_loss), float(result.aux_loss), x.numel() / elapsed],
-                    [load for load in result.loads if load.numel()],
-                    ctx,
-                )
-                last = {
-                    "step": step,
-                    "epoch": epoch,
-                    "loss": sums[0] / ctx.world_size,
-                    "recon_loss": sums[1] / ctx.world_size,
-                    "aux_loss": sums[2] / ctx.world_size,
-                    "lr": scheduler.get_last_lr()[0],
-                    "tokens_per_s": sums[3],
-                    "expert_load": [load.tolist() for load in loads],
-                }
-                if ctx.enabled:
-                    last["world_size"] = ctx.world_size
-                if log is not None:
-                    log.write(json.dumps(last) + "\n")
-                    log.flush()
+                run.positions[int(batch["worker"])] = int(batch["position"].max())
+                logs.windows(run.step, batch)
+                last = _step_metrics(result, x, elapsed, run, scheduler, ctx)
+                logs.step(last)
                 bar.set_postfix(loss=f"{last['loss']:.3f}", refresh=False)
                 bar.update(1)
-                if step % settings.checkpoint_every == 0 or step == end:
-                    ranks = gather_resume_state(ctx, positions, settings.num_workers)  # on every rank
-                    if ctx.is_main:
-                        _save(out, model, optimizer, scheduler, step, epoch, positions, ranks=ranks, fingerprints=fingerprints)
-                if step >= end:
+                if run.step % settings.checkpoint_every == 0 or run.step == end:
+                    _checkpoint(out, model, optimizer, scheduler, run, settings, ctx)
+                if run.step >= end:
                     break
             else:
-                if served == 0 and not positions:
+                if served == 0 and not run.positions:
                     raise RuntimeError("The loader served no window (all rejected?); lower --reject-uv or check the stores.")
-                epoch, positions = epoch + 1, {}  # an epoch finished (or was finished before the resume)
+                run.epoch, run.positions = run.epoch + 1, {}  # an epoch finished (or was finished before the resume)
     finally:
         bar.close()
-        for handle in (log, windows_log):
+        logs.close()
+    return last
+
+
+@dataclass
+class _RunState:
+    """Where a run stands: optimiser steps taken, the loader's epoch and per-worker positions
+    within it, and the fingerprints of the recordings seen (for the leakage guard)."""
+
+    step: int = 0
+    epoch: int = 0
+    positions: dict = field(default_factory=dict)
+    fingerprints: str | None = None
+
+
+def _model_and_optimizer(settings: PretrainSettings, ctx):
+    """The model with its initial weights (the same on every rank), AdamW (0.9, 0.98) and the
+    OneCycle schedule of the paper (:func:`neuript.optim.configure_optimizer`)."""
+    from neuript.distributed import rank_seed
+    from neuript.optim import ParamGroup, configure_optimizer
+
+    torch.manual_seed(settings.seed)
+    overrides = ({"dropout": settings.dropout} if settings.dropout is not None else {}) | settings.config_overrides
+    model = NeurIPT(get_config(settings.config, **overrides)).to(ctx.device)
+    if ctx.rank > 0:
+        torch.manual_seed(rank_seed(settings.seed, ctx.rank))  # rank 0 keeps a single run's stream
+    optimizer, scheduler = configure_optimizer(
+        [ParamGroup(list(model.parameters()), settings.lr)],
+        settings.steps,
+        weight_decay=settings.weight_decay,
+        betas=(0.9, 0.98),
+        warmup=0.15,
+        div_factor=25.0,
+        final_div_factor=1e4,
+    )
+    return model, optimizer, scheduler
+
+
+def _restore(out: Path, settings: PretrainSettings, ctx, model, optimizer, scheduler) -> _RunState:
+    """Load the run's checkpoint into the model, optimiser and schedule, restore the RNG states
+    and say where each of this rank's loader workers resumes."""
+    from neuript.distributed import restore_rng, resume_positions, saved_positions
+
+    state = torch.load(out / CHECKPOINT, map_location=ctx.device, weights_only=True)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    step, epoch = int(state["step"]), int(state["epoch"])
+    restore_rng(state, ctx, settings.seed, step)
+    positions = resume_positions(*saved_positions(state), ctx.rank, ctx.world_size, settings.num_workers)
+    return _RunState(step, epoch, positions, state.get("fingerprints"))
+
+
+def _fingerprints(settings: PretrainSettings, previous: str | None) -> str:
+    """Every recording the checkpoint sees, for the fine-tuning leakage guard
+    (:mod:`neuript.leakage`); unchanged recordings keep their ``previous`` signal hashes, and stores
+    at URLs are read with the run's storage options."""
+    from eegcorpus.storage import storage_defaults
+    from neuript.leakage import pretraining_fingerprints
+
+    with storage_defaults(settings.stores, settings.storage_options):
+        return pretraining_fingerprints(settings.stores, previous=previous)
+
+
+def _epoch_batches(stream, loader, run: _RunState, ctx):
+    """The batches of ``run.epoch``, from where the run stands within it, in lockstep over ranks."""
+    from neuript.distributed import lockstep
+
+    stream.set_epoch(run.epoch)
+    if run.positions:
+        stream.resume_from(run.positions)
+    return lockstep(loader, ctx)
+
+
+def _train_step(model, optimizer, scheduler, step_fn, batch, step: int, settings: PretrainSettings, ctx):
+    """One optimiser step of AAMP on ``batch``; returns the step's result, its input and seconds."""
+    from neuript.distributed import RANK_SEED_STRIDE
+
+    started = time.perf_counter()
+    device = ctx.device
+    model.train()
+    # Every step's masking draws come from (seed, step); ranks draw different masks for their
+    # different windows.
+    generator = torch.Generator().manual_seed(settings.seed * 1_000_003 + step + RANK_SEED_STRIDE * ctx.rank)
+    x = batch["x"].to(device)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        result = step_fn(x, batch["pos"].to(device), batch["ch_mask"].to(device), generator=generator)
+    optimizer.zero_grad(set_to_none=True)
+    result.loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+    optimizer.step()
+    scheduler.step()
+    return result, x, time.perf_counter() - started
+
+
+def _step_metrics(result, x, elapsed: float, run: _RunState, scheduler, ctx) -> dict:
+    """The log line of a step, over ranks: mean losses, total tokens per second, mean expert loads."""
+    from neuript.distributed import reduce_metrics
+
+    sums, loads = reduce_metrics(
+        [float(result.loss.detach()), float(result.recon_loss), float(result.aux_loss), x.numel() / elapsed],
+        [load for load in result.loads if load.numel()],
+        ctx,
+    )
+    metrics = {
+        "step": run.step,
+        "epoch": run.epoch,
+        "loss": sums[0] / ctx.world_size,
+        "recon_loss": sums[1] / ctx.world_size,
+        "aux_loss": sums[2] / ctx.world_size,
+        "lr": scheduler.get_last_lr()[0],
+        "tokens_per_s": sums[3],
+        "expert_load": [load.tolist() for load in loads],
+    }
+    if ctx.enabled:
+        metrics["world_size"] = ctx.world_size
+    return metrics
+
+
+def _checkpoint(out: Path, model, optimizer, scheduler, run: _RunState, settings: PretrainSettings, ctx) -> None:
+    from neuript.distributed import gather_resume_state
+
+    ranks = gather_resume_state(ctx, run.positions, settings.num_workers)  # on every rank
+    if ctx.is_main:
+        _save(out, model, optimizer, scheduler, run.step, run.epoch, run.positions, ranks=ranks, fingerprints=run.fingerprints)
+
+
+class _Logs:
+    """The run's step log (``RUN/log.jsonl``, rank 0) and, with ``record_windows``, each rank's
+    audit of the windows it trained on (``RUN/windows/rank<r>.jsonl``)."""
+
+    def __init__(self, out: Path, settings: PretrainSettings, ctx, stream):
+        self.rank = ctx.rank
+        self.log = open(out / LOG, "a") if ctx.is_main else None
+        self.window_log = None
+        if settings.record_windows:
+            (out / "windows").mkdir(exist_ok=True)
+            self.window_log = open(out / "windows" / f"rank{ctx.rank}.jsonl", "a")
+            self.recording_ids = stream.index.recordings["recording_id"].tolist()
+
+    def step(self, metrics: dict) -> None:
+        if self.log is not None:
+            self.log.write(json.dumps(metrics) + "\n")
+            self.log.flush()
+
+    def windows(self, step: int, batch) -> None:
+        if self.window_log is None:
+            return
+        recordings = [self.recording_ids[r] for r in batch["recording"].tolist()]
+        self.window_log.write(json.dumps({"step": step, "rank": self.rank, "recording": recordings, "start": batch["start"].tolist()}) + "\n")
+        self.window_log.flush()
+
+    def close(self) -> None:
+        for handle in (self.log, self.window_log):
             if handle is not None:
                 handle.close()
-    return last
 
 
 def _save(out: Path, model, optimizer, scheduler, step: int, epoch: int, positions: dict, ranks: dict | None = None, fingerprints: str | None = None) -> None:

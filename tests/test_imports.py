@@ -110,6 +110,23 @@ def test_help_and_version_do_not_import_the_scientific_stack(command):
     assert "HEAVY []" in out.stdout, out.stdout[-500:] + out.stderr[-2000:]
 
 
+def test_the_loader_schedule_needs_no_torch(eegmmidb_store):
+    """The stream's schedule (which windows each rank and worker serves, in which order) is index
+    arithmetic: it imports and runs on a real store's index without torch."""
+    probe = (
+        "import sys\n"
+        "from eegcorpus.loader.schedule import BlockSchedule\n"
+        "from eegcorpus.loader.windows import WindowSpec, build_index\n"
+        "from eegcorpus.store import open_store\n"
+        f"index = build_index([open_store({str(eegmmidb_store)!r})], WindowSpec(4.0))\n"
+        "plan = BlockSchedule(index, 64 * 64, seed=1, buffer_size=256).worker_plan(0, 0, 1, 0, 1)\n"
+        "assert sorted(plan.windows.tolist()) == list(range(len(index))), 'every window once'\n"
+        "print('TORCH', 'torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert "TORCH False" in out.stdout, out.stdout[-500:] + out.stderr[-2000:]
+
+
 def _imported_modules(source: str) -> set[str]:
     """Every module an ``import`` or ``from ... import`` names, at module level or inside
     functions and classes alike."""

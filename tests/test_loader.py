@@ -19,7 +19,7 @@ from eegcorpus.loader import (
     pad_collate,
     reject,
 )
-from eegcorpus.loader.dataset import worker_limits
+from eegcorpus.loader.schedule import worker_limits
 
 
 def _keys(items):
@@ -293,7 +293,7 @@ def test_weighted_mixing_of_two_stores(eegmmidb_store, mental_arithmetic_store):
     items = list(mixed)
     datasets = mixed.index.recordings["dataset"].to_numpy()[[int(i["recording"]) for i in items]]
     # Each share is filled by whole blocks: at least its target, less than one block over.
-    largest_block = int(mixed._block_sizes.max())
+    largest_block = int(mixed.plan.block_sizes.max())
     for name, target in (("eegmmidb", 400), ("mental_arithmetic", 400)):
         count = int(np.sum(datasets == name))
         assert target <= count < target + largest_block, (name, count)

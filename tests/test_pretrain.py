@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from neuript.optim import one_cycle
 from neuript.pretrain import CHECKPOINT, PretrainSettings, pretrain, read_log
 
 TINY = {"d_model": 24, "n_heads": 2, "d_ff": 24, "expert_hidden": 16}
@@ -36,6 +37,10 @@ def test_log_checkpoint_and_exact_resume(eegmmidb_store, tmp_path):
     assert len(full[0]["expert_load"]) == 8  # two MoE layers in each of the 4 blocks with experts
     state = torch.load(straight / CHECKPOINT, weights_only=True)  # loads without unpickling objects
     assert int(state["step"]) == 6
+    # The paper's schedule through the optimiser factory fine-tuning uses: OneCycle (warm-up 15 %,
+    # div 25, final div 1e4) after each step, AdamW betas (0.9, 0.98) held, not cycled.
+    assert [row["lr"] for row in full] == pytest.approx([1e-3 * one_cycle(step, 6, 0.15, 25, 1e4) for step in range(1, 7)], rel=1e-9)
+    assert [group["betas"] for group in state["optimizer"]["param_groups"]] == [(0.9, 0.98)]
 
     # A finished run resumed asks for nothing more.
     assert pretrain(_settings(eegmmidb_store, straight, 6), resume=True, progress=False) == {}

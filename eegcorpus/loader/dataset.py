@@ -7,7 +7,9 @@ buffer. Blocks are visited in a seeded, epoch-dependent order, split between dis
 and then between DataLoader workers, so every window of the epoch is seen by exactly one of
 them. The yield order depends only on (seed, epoch, rank, world size, worker count), never on
 the data: amplitude rejection happens when a window leaves the buffer. That is what makes
-mid-epoch resume exact and cheap (:meth:`WindowStream.resume_from`).
+mid-epoch resume exact and cheap (:meth:`WindowStream.resume_from`). The order itself is index
+arithmetic, computed without torch or data in :mod:`eegcorpus.loader.schedule`; this module reads
+the blocks and serves the windows in that order.
 
 :class:`WindowDataset` (evaluation): a map-style ``Dataset`` with one item per window, read on
 demand (the chunks a window touches), in index order.
@@ -28,6 +30,7 @@ import numpy as np
 
 from eegcorpus.loader.collate import pad_collate as pad_collate_items
 from eegcorpus.loader.montage import ResolvedMontage, get_montage
+from eegcorpus.loader.schedule import BlockSchedule
 from eegcorpus.loader.transforms import a_law as a_law_fn
 from eegcorpus.loader.windows import WindowIndex, WindowSpec, build_index
 from eegcorpus.store import Store, open_recording_group, open_store
@@ -283,34 +286,17 @@ class WindowStream(_Base, _IterableDataset):
         self.epoch = 0
         self._passes = 0  # iterations started since set_epoch, in this process's copy
         self._resume: dict[int, int] = {}
-        block = chunk_samples(self.index.sfreq) * CHUNKS_PER_BLOCK
-        # Blocks: windows grouped by (recording, start // block); each block is one read.
-        key = self.index.recording.astype(np.int64) * (1 << 32) + self.index.start // block
-        order = np.argsort(key, kind="stable")
-        boundaries = np.flatnonzero(np.diff(key[order])) + 1
-        self._blocks = np.split(order, boundaries)
-        self._block_sizes = np.array([len(b) for b in self._blocks], dtype=np.int64)
-        self._groups, self._group_weights = self._mixing_groups(weights)
-
-    def _mixing_groups(self, weights):
-        """Group id of every block and each group's weight (None without weights)."""
-        if weights is None:
-            return None, None
-        recordings = self.index.recordings
-        first = np.array([b[0] for b in self._blocks])
-        rec_of_block = self.index.recording[first]
-        if isinstance(weights, dict):
-            names = sorted(weights)
-            datasets = recordings["dataset"].to_numpy()[rec_of_block]
-            unknown = sorted(set(datasets) - set(names))
-            if unknown:
-                raise ValueError(f"No mixing weight for dataset(s) {', '.join(unknown)}; weights name {', '.join(names)}.")
-            groups = np.array([names.index(d) for d in datasets])
-            return groups, np.array([float(weights[n]) for n in names])
-        weights = np.asarray(list(weights), dtype=float)
-        if len(weights) != len(self.store_paths):
-            raise ValueError(f"Got {len(weights)} mixing weights for {len(self.store_paths)} stores.")
-        return recordings["store"].to_numpy()[rec_of_block], weights
+        self.plan = BlockSchedule(
+            self.index,
+            chunk_samples(self.index.sfreq) * CHUNKS_PER_BLOCK,
+            self.seed,
+            self.buffer_size,
+            even,
+            len(self.store_paths),
+            weights,
+            epoch_windows,
+        )
+        self._blocks = self.plan.blocks
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch (its block order and buffer draws); call before iterating.
@@ -349,56 +335,12 @@ class WindowStream(_Base, _IterableDataset):
     def epoch_blocks(self, epoch: int | None = None) -> np.ndarray:
         """The blocks of ``epoch`` (default: the selected one), in order (blocks repeat when
         weighted up)."""
-        rng = np.random.default_rng([self.seed, self.epoch if epoch is None else int(epoch)])
-        if self._groups is None:
-            return rng.permutation(len(self._blocks))
-        total = self.epoch_windows or int(self._block_sizes.sum())
-        shares = self._group_weights / self._group_weights.sum()
-        chosen = []
-        for group, share in enumerate(shares):
-            members = np.flatnonzero(self._groups == group)
-            target, count = int(round(share * total)), 0
-            while count < target and len(members):
-                for block in rng.permutation(members):
-                    if count >= target:
-                        break
-                    chosen.append(block)
-                    count += int(self._block_sizes[block])
-        return rng.permutation(np.asarray(chosen, dtype=np.int64))
+        return self.plan.epoch_blocks(self.epoch if epoch is None else epoch)
 
     def rank_blocks(self, rank: int, world: int, epoch: int | None = None) -> tuple[list[int], int]:
         """Block ids of ``rank`` for ``epoch`` (default: the selected one), and the window count
         every rank gets."""
-        order = self.epoch_blocks(epoch)
-        per_rank = [order[r::world] for r in range(world)]
-        sizes = [int(self._block_sizes[blocks].sum()) for blocks in per_rank]
-        return [int(b) for b in per_rank[rank]], (min(sizes) if self.even else sizes[rank])
-
-    def schedule(self, blocks: list[int], limit: int, rng) -> tuple[np.ndarray, np.ndarray]:
-        """The buffer's behaviour for one worker's epoch, computed on window indices alone.
-
-        Returns ``keys`` (the pop order; a window's key is ``slot * n + window id``, n = windows
-        in the index, so a weighted-up block that occurs twice in an epoch gives distinct keys)
-        and ``insert_at`` (for each slot of ``blocks`` that enters the buffer, how many windows
-        had been popped when it did). Blocks enter while the buffer holds fewer than
-        ``buffer_size`` windows; each pop swaps a uniformly drawn window to the end and takes it.
-        """
-        n = len(self.index)
-        total = min(int(limit), int(self._block_sizes[blocks].sum()) if len(blocks) else 0)
-        keys = np.empty(total, dtype=np.int64)
-        insert_at = np.empty(len(blocks), dtype=np.int64)
-        draws = rng.random(total)
-        buffer: list[int] = []
-        slot = 0
-        for popped in range(total):
-            while slot < len(blocks) and len(buffer) < self.buffer_size:
-                buffer.extend((slot * n + self._blocks[blocks[slot]]).tolist())
-                insert_at[slot] = popped
-                slot += 1
-            j = int(draws[popped] * len(buffer))
-            buffer[j], buffer[-1] = buffer[-1], buffer[j]
-            keys[popped] = buffer.pop()
-        return keys, insert_at[:slot]
+        return self.plan.rank_blocks(rank, world, self.epoch if epoch is None else epoch)
 
     def __iter__(self):
         """Windows (or batches) in stream order for this process (rank x DataLoader worker).
@@ -417,29 +359,17 @@ class WindowStream(_Base, _IterableDataset):
         epoch = self.epoch + self._passes
         self._passes += 1
         resume, self._resume = self._resume, {}
-        blocks, per_rank = self.rank_blocks(rank, world, epoch)
-        mine = blocks[worker::n_workers]
-        # This worker's share of the rank's (possibly truncated) window count.
-        limit = worker_limits([sum(len(self._blocks[b]) for b in blocks[w::n_workers]) for w in range(n_workers)], per_rank)[worker]
-        rng = np.random.default_rng([self.seed, epoch, rank, worker])
-        keys, insert_at = self.schedule(mine, limit, rng)
-        if not len(keys):
-            return
-        n = len(self.index)
-        slots, windows = np.divmod(keys, n)
-        last_pop = np.full(len(insert_at), -1, dtype=np.int64)  # -1: never popped (truncation)
-        last_pop[slots] = np.arange(len(keys))  # fancy assignment keeps the last occurrence
-        release = np.argsort(last_pop, kind="stable")
-        release = release[last_pop[release] >= 0]
-        rejected = np.zeros(n, dtype=bool)  # a block's flags depend on its data only
+        plan = self.plan.worker_plan(epoch, rank, world, worker, n_workers)
         first = resume.get(worker, -1) + 1  # the first position still to serve
-        if first >= len(keys):
+        if first >= len(plan):
             return
+        mine, slots, windows, insert_at, last_pop, release = plan.blocks, plan.slots, plan.windows, plan.insert_at, plan.last_pop, plan.release
+        rejected = np.zeros(len(self.index), dtype=bool)  # a block's flags depend on its data only
         loaded: dict[int, _Block] = {}
         pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (slots, windows, positions)
         n_pending, released = 0, int(np.searchsorted(last_pop[release], first))
         # Segments end where new blocks enter the buffer (insert_at is non-decreasing).
-        bounds = np.unique(np.concatenate([[first], insert_at[insert_at > first], [len(keys)]]))
+        bounds = np.unique(np.concatenate([[first], insert_at[insert_at > first], [len(plan)]]))
         entered = 0
         for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
             upto = int(np.searchsorted(insert_at, lo, side="right"))
@@ -608,23 +538,6 @@ def _take(pending: list, count: int):
 
 def _in_pending(pending: list, slot: int) -> bool:
     return any(bool((parts[0] == slot).any()) for parts in pending)
-
-
-def worker_limits(sizes: list[int], total_wanted: int) -> list[int]:
-    """Split a rank's window budget between its workers: each gets its own count minus a share
-    of the surplus, and the shares add up exactly (DDP ranks must run the same number of steps).
-    """
-    total = sum(sizes)
-    surplus = total - total_wanted
-    if surplus <= 0 or total == 0:
-        return list(sizes)
-    drops = [surplus * s // total for s in sizes]
-    for w in range(len(sizes)):
-        if sum(drops) == surplus:
-            break
-        if drops[w] < sizes[w]:
-            drops[w] += 1
-    return [s - d for s, d in zip(sizes, drops)]
 
 
 def dataloader_kwargs(num_workers: int) -> dict:

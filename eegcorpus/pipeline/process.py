@@ -97,6 +97,58 @@ def process_recording(
         ``on_missing_position="raise"``, a recording shorter than the filter needs, or a notch
         asked for without a line frequency.
     """
+    channels = _standardise_channels(rec, profile, drop_channels, channel_map)
+    data = rec.data[channels.keep]
+    if not np.all(np.isfinite(data)):
+        raise ProcessingError("non-finite samples (NaN or Inf)")
+    plan = _FilterPlan.of(profile, rec.sfreq)
+    provenance: dict = {"dropped_channels": channels.dropped, "native_sfreq": rec.sfreq}
+    data = _to_working_rate(data, plan, provenance)
+    data = _bandpass(data, plan, provenance)
+    data = _notch(data, plan, profile, line_freq, provenance)
+    if plan.target != plan.rate:
+        data = filters.resample(data, plan.rate, plan.target)
+        provenance["resample"] = {"from": plan.rate, "to": plan.target, "method": "FFT with odd-reflection padding"}
+    return ProcessedRecording(
+        data=np.ascontiguousarray(data, dtype=np.float32),
+        sfreq=float(plan.target),
+        ch_names=channels.names,
+        canonical=channels.canonical,
+        ch_types=[rec.ch_types[i] for i in channels.keep],
+        positions=channels.positions,
+        lobes=[lobe_of(n) or "" for n in channels.mapped],
+        annotations=rec.annotations.copy(),
+        provenance=provenance,
+    )
+
+
+@dataclass
+class _Channels:
+    """The recording's channels that are kept: row numbers in the recording, names as in the
+    file, after the dataset's renames, canonical; head-frame positions; and why others went."""
+
+    keep: list[int]
+    names: list[str]
+    mapped: list[str]
+    canonical: list[str]
+    positions: np.ndarray
+    dropped: dict
+
+    def select(self, rows: np.ndarray) -> _Channels:
+        pick = [int(i) for i in rows]
+        return _Channels(
+            [self.keep[i] for i in pick],
+            [self.names[i] for i in pick],
+            [self.mapped[i] for i in pick],
+            [self.canonical[i] for i in pick],
+            self.positions[pick],
+            self.dropped,
+        )
+
+
+def _standardise_channels(rec: Recording, profile: Profile, drop_channels, channel_map) -> _Channels:
+    """Select the profile's channels, map names to electrodes and give them positions, under the
+    profile's rule for channels without one."""
     keep, dropped = select_channels(rec, profile, drop_channels)
     if not keep:
         raise ProcessingError(f"no channel of type {'/'.join(profile.channel_types)} left after dropping {len(dropped)}")
@@ -106,92 +158,99 @@ def process_recording(
     duplicates = sorted({c for c in canonical if canonical.count(c) > 1})
     if duplicates:
         raise ProcessingError(f"several channels map to the same electrode: {', '.join(duplicates)}")
-
     positions, has_position = channel_positions(mapped, on_missing="nan")
-    if profile.on_missing_position == "raise" and not has_position.all():
+    channels = _Channels(keep, names, mapped, canonical, positions, dropped)
+    if has_position.all() or profile.on_missing_position == "nan":
+        return channels
+    missing = [n for n, ok in zip(names, has_position) if not ok]
+    if profile.on_missing_position == "raise":
         # The advice names the profile field a build user can change, not a function argument.
-        missing = [n for n, ok in zip(names, has_position) if not ok]
         more = " ..." if len(missing) > 10 else ""
         raise ProcessingError(
             f"{len(missing)} channel(s) have no known position: {', '.join(missing[:10])}{more}; a profile "
             f"with on_missing_position = 'drop' or 'nan' stores the recording without them or with NaN positions"
         )
-    if profile.on_missing_position == "drop" and not has_position.all():
-        for name, ok in zip(names, has_position):
-            if not ok:
-                dropped[name] = "no known position"
-        sel = np.flatnonzero(has_position)
-        if len(sel) == 0:
-            raise ProcessingError("no channel with a known position")
-        keep = [keep[i] for i in sel]
-        names, mapped, canonical = ([seq[i] for i in sel] for seq in (names, mapped, canonical))
-        positions = positions[sel]
+    for name in missing:
+        dropped[name] = "no known position"
+    if not has_position.any():
+        raise ProcessingError("no channel with a known position")
+    return channels.select(np.flatnonzero(has_position))
 
-    data = rec.data[keep]
-    if not np.all(np.isfinite(data)):
-        raise ProcessingError("non-finite samples (NaN or Inf)")
-    sfreq = rec.sfreq
-    target = profile.sfreq or sfreq
-    provenance: dict = {"dropped_channels": dropped, "native_sfreq": sfreq}
 
-    # An upper edge the native rate cannot hold (Sleep-EDF at 100 Hz under a 75 Hz profile) is
-    # left to the resampler, which cuts at the new Nyquist frequency.
-    l_freq, h_freq = profile.l_freq, profile.h_freq
-    if h_freq is not None and h_freq >= sfreq / 2:
-        provenance["h_freq_skipped"] = f"{h_freq} Hz is not below the native Nyquist {sfreq / 2} Hz"
-        h_freq = None
-    # Transitions follow MNE's "auto" rule at the native rate, so the specification is the one
-    # an MNE pipeline on the raw file would use, whatever rate the work happens at.
-    l_trans, h_trans = filters.auto_transitions(sfreq, l_freq, h_freq)
-    h_stop = h_freq + h_trans if h_freq is not None else None
-    rate = filters.working_rate(sfreq, target, h_stop) if (l_freq is not None or h_freq is not None) else sfreq
-    if rate != sfreq:
-        data = filters.resample(data, sfreq, rate)
-        provenance["working_rate"] = {"hz": rate, "why": f"lowest multiple of {target:g} Hz holding the {h_stop:g} Hz stop edge"}
+@dataclass(frozen=True)
+class _FilterPlan:
+    """The band-pass of a profile at a native rate: edges (an upper edge the native rate cannot
+    hold is left to the resampler, which cuts at the new Nyquist frequency), MNE's "auto"
+    transitions at the native rate, the stop edge, the working rate and the target rate."""
 
-    if l_freq is not None or h_freq is not None:
-        taps = filters.design_bandpass(rate, l_freq, h_freq, l_trans, h_trans)
-        if len(taps) > 3 * data.shape[1]:
-            raise ProcessingError(f"recording too short for the band-pass: {data.shape[1] / rate:.1f} s, the filter spans {len(taps) / rate:.1f} s")
-        data = filters.apply_zero_phase(data, taps)
-        provenance["bandpass"] = {
-            "l_freq": l_freq,
-            "h_freq": h_freq,
-            "l_trans": l_trans,
-            "h_trans": h_trans,
-            "n_taps": len(taps),
-            "at_hz": rate,
-            "design": "firwin hamming, zero phase, MNE auto transitions at the native rate",
-        }
+    native: float
+    target: float
+    rate: float
+    l_freq: float | None
+    h_freq: float | None
+    l_trans: float | None
+    h_trans: float | None
+    h_stop: float | None
+    h_freq_skipped: str | None
 
-    # Notch only where the line (or a harmonic) would survive the rest of the chain.
-    if profile.notch is not None:
-        base = line_freq if profile.notch == "line" else float(profile.notch)
-        if base is None:
-            raise ProcessingError("the profile asks for a line-frequency notch but the dataset has no line_freq")
-        upper = min(target / 2.0, h_stop if h_stop is not None else np.inf)
-        freqs = filters.notch_frequencies(base, rate, upper)
-        if freqs:
-            data = filters.notch(data, rate, freqs)
-        provenance["notch"] = {
-            "line_freq": base,
-            "applied_hz": freqs,
-            "skipped_reason": None if freqs else f"{base} Hz and harmonics lie above {upper:g} Hz, where the band-pass or resampler already removes them",
-        }
+    @classmethod
+    def of(cls, profile: Profile, sfreq: float) -> _FilterPlan:
+        target = profile.sfreq or sfreq
+        l_freq, h_freq, skipped = profile.l_freq, profile.h_freq, None
+        if h_freq is not None and h_freq >= sfreq / 2:
+            skipped = f"{h_freq} Hz is not below the native Nyquist {sfreq / 2} Hz"
+            h_freq = None
+        # Transitions follow MNE's "auto" rule at the native rate, so the specification is the
+        # one an MNE pipeline on the raw file would use, whatever rate the work happens at.
+        l_trans, h_trans = filters.auto_transitions(sfreq, l_freq, h_freq)
+        h_stop = h_freq + h_trans if h_freq is not None else None
+        rate = filters.working_rate(sfreq, target, h_stop) if (l_freq is not None or h_freq is not None) else sfreq
+        return cls(sfreq, target, rate, l_freq, h_freq, l_trans, h_trans, h_stop, skipped)
 
-    if target != rate:
-        data = filters.resample(data, rate, target)
-        provenance["resample"] = {"from": rate, "to": target, "method": "FFT with odd-reflection padding"}
+    @property
+    def filters(self) -> bool:
+        return self.l_freq is not None or self.h_freq is not None
 
-    lobes = [lobe_of(n) or "" for n in mapped]
-    return ProcessedRecording(
-        data=np.ascontiguousarray(data, dtype=np.float32),
-        sfreq=float(target),
-        ch_names=names,
-        canonical=canonical,
-        ch_types=[rec.ch_types[i] for i in keep],
-        positions=positions,
-        lobes=lobes,
-        annotations=rec.annotations.copy(),
-        provenance=provenance,
-    )
+
+def _to_working_rate(data: np.ndarray, plan: _FilterPlan, provenance: dict) -> np.ndarray:
+    if plan.h_freq_skipped:
+        provenance["h_freq_skipped"] = plan.h_freq_skipped
+    if plan.rate == plan.native:
+        return data
+    provenance["working_rate"] = {"hz": plan.rate, "why": f"lowest multiple of {plan.target:g} Hz holding the {plan.h_stop:g} Hz stop edge"}
+    return filters.resample(data, plan.native, plan.rate)
+
+
+def _bandpass(data: np.ndarray, plan: _FilterPlan, provenance: dict) -> np.ndarray:
+    if not plan.filters:
+        return data
+    taps = filters.design_bandpass(plan.rate, plan.l_freq, plan.h_freq, plan.l_trans, plan.h_trans)
+    if len(taps) > 3 * data.shape[1]:
+        raise ProcessingError(f"recording too short for the band-pass: {data.shape[1] / plan.rate:.1f} s, the filter spans {len(taps) / plan.rate:.1f} s")
+    provenance["bandpass"] = {
+        "l_freq": plan.l_freq,
+        "h_freq": plan.h_freq,
+        "l_trans": plan.l_trans,
+        "h_trans": plan.h_trans,
+        "n_taps": len(taps),
+        "at_hz": plan.rate,
+        "design": "firwin hamming, zero phase, MNE auto transitions at the native rate",
+    }
+    return filters.apply_zero_phase(data, taps)
+
+
+def _notch(data: np.ndarray, plan: _FilterPlan, profile: Profile, line_freq: float | None, provenance: dict) -> np.ndarray:
+    """Notch only where the line (or a harmonic) would survive the rest of the chain."""
+    if profile.notch is None:
+        return data
+    base = line_freq if profile.notch == "line" else float(profile.notch)
+    if base is None:
+        raise ProcessingError("the profile asks for a line-frequency notch but the dataset has no line_freq")
+    upper = min(plan.target / 2.0, plan.h_stop if plan.h_stop is not None else np.inf)
+    freqs = filters.notch_frequencies(base, plan.rate, upper)
+    provenance["notch"] = {
+        "line_freq": base,
+        "applied_hz": freqs,
+        "skipped_reason": None if freqs else f"{base} Hz and harmonics lie above {upper:g} Hz, where the band-pass or resampler already removes them",
+    }
+    return filters.notch(data, plan.rate, freqs) if freqs else data

@@ -293,29 +293,13 @@ def read_edf(
     check_option("on_gap", on_gap, ("annotate", "raise", "ignore"))
     path = Path(path)
     header = read_edf_header(path)
-    spr = header.samples_per_record
-    n_rec = header.n_records
-    try:
-        with open(path, "rb") as fh:
-            buffer = fh.read()
-    except OSError as err:
-        raise ReaderError(path, f"cannot read data records ({err.strerror or err})") from err
-    # Hash the bytes already in memory rather than reading the file a second time.
-    sha256 = hashlib.sha256(buffer).hexdigest()
-    raw = np.frombuffer(buffer, dtype=np.uint8, offset=header.header_bytes)
-    if raw.size != n_rec * header.record_bytes:
-        raise ReaderError(path, "file changed size while being read")
-    _check_not_crlf_damaged(path, buffer, header.header_bytes)
-    samples = _decode_samples(raw, header.kind).reshape(n_rec, int(spr.sum()))
-    offsets = np.concatenate([[0], np.cumsum(spr)])
-
-    annot_idx = header.annotation_signals
+    raw, sha256 = _read_records(path, header)
+    offsets = np.concatenate([[0], np.cumsum(header.samples_per_record)])
     onsets, durations, descriptions, record_onsets = _read_annotations(raw, header, offsets)
-
-    signal_idx = [i for i in range(len(header.labels)) if i not in set(annot_idx)]
-    units_uv = [unit_scale_to_uv(header.physical_dims[i]) for i in signal_idx]
     fmt = header.kind + ("+" + header.variant[-1].lower() if header.variant[:4] in ("EDF+", "BDF+") else "")
-
+    annotations = set(header.annotation_signals)
+    signal_idx = [i for i in range(len(header.labels)) if i not in annotations]
+    spr, n_rec = header.samples_per_record, header.n_records
     if signal_idx and n_rec and header.record_duration == 0 and spr[signal_idx].any():
         raise ReaderError(path, "data records of duration 0 hold samples: no sampling rate can be derived")
     if not signal_idx or n_rec == 0 or header.record_duration == 0:
@@ -333,12 +317,92 @@ def read_edf(
             extra={"annotations_only": True, "patient": header.patient, "recording_id": header.recording_id},
         )
 
+    rates, main, other = _split_by_rate(path, header, signal_idx, mixed_rates)
+    ch_types = {i: guess_channel_type(header.labels[i], header.physical_dims[i]) for i in signal_idx}
+    samples = _Samples(raw, header, offsets, *_calibration(path, header, signal_idx, ch_types))
+    data = samples.convert_signals(main)
+    extra = {
+        "patient": header.patient,
+        "recording_id": header.recording_id,
+        "prefiltering": [header.prefiltering[i] for i in main],
+        "transducers": [header.transducers[i] for i in main],
+        "physical_dims": [header.physical_dims[i] for i in main],
+        "n_records_declared": header.n_records_declared,
+    }
+    sfreq = float(rates[main[0]])
+    if header.is_discontinuous:
+        data, gaps = _place_records(path, data, record_onsets, header.record_duration, sfreq, on_gap)
+        extra["gaps"] = gaps
+        for start, length in gaps:
+            onsets.append(start)
+            durations.append(length)
+            descriptions.append("BAD_ACQ_SKIP")
+
+    aux = [
+        AuxSignal(
+            name=header.labels[i],
+            ch_type=ch_types[i],
+            sfreq=float(rates[i]),
+            data=samples.convert([i]).reshape(-1),
+            unit=_unit_after_conversion(header.physical_dims[i], ch_types[i]),
+        )
+        for i in other
+    ]
+    return Recording(
+        data=data,
+        sfreq=sfreq,
+        ch_names=[header.labels[i] for i in main],
+        ch_types=[ch_types[i] for i in main],
+        units=[_unit_after_conversion(header.physical_dims[i], ch_types[i]) for i in main],
+        annotations=make_annotations(onsets, durations, descriptions),
+        meas_date=header.start,
+        source=str(path),
+        sha256=sha256,
+        format=fmt,
+        aux=aux,
+        extra=extra,
+    )
+
+
+def _read_records(path: Path, header: EDFHeader) -> tuple[np.ndarray, str]:
+    """The data records' bytes (after the header) and the whole file's SHA-256, from one read.
+
+    Raises
+    ------
+    ReaderError
+        The file cannot be read, changed size since its header was read, or was damaged by a
+        text-mode copy.
+    """
+    try:
+        with open(path, "rb") as fh:
+            buffer = fh.read()
+    except OSError as err:
+        raise ReaderError(path, f"cannot read data records ({err.strerror or err})") from err
+    # Hash the bytes already in memory rather than reading the file a second time.
+    sha256 = hashlib.sha256(buffer).hexdigest()
+    raw = np.frombuffer(buffer, dtype=np.uint8, offset=header.header_bytes)
+    if raw.size != header.n_records * header.record_bytes:
+        raise ReaderError(path, "file changed size while being read")
+    _check_not_crlf_damaged(path, buffer, header.header_bytes)
+    return raw, sha256
+
+
+def _split_by_rate(path: Path, header: EDFHeader, signal_idx: list[int], mixed_rates: str) -> tuple[dict, list[int], list[int]]:
+    """Each signal's rate, the signals at the main rate (the rate shared by most voltage
+    channels, the higher one on a tie) and the others.
+
+    Raises
+    ------
+    ReaderError
+        A signal without a usable rate, or other rates with ``mixed_rates="raise"``.
+    """
+    spr = header.samples_per_record
     rates = {i: spr[i] / header.record_duration for i in signal_idx}
     unusable_rate = [i for i, rate in rates.items() if not 0 < rate < np.inf]
     if unusable_rate:
         i = unusable_rate[0]
         raise ReaderError(path, f"signal {header.labels[i]!r} has no usable sampling rate ({int(spr[i])} samples per {header.record_duration!r} s record)")
-    voltage_rates = [rates[i] for i, s in zip(signal_idx, units_uv) if s is not None] or list(rates.values())
+    voltage_rates = [rates[i] for i in signal_idx if unit_scale_to_uv(header.physical_dims[i]) is not None] or list(rates.values())
     counts = Counter(voltage_rates)
     main_rate = max(counts, key=lambda r: (counts[r], r))
     main = [i for i in signal_idx if rates[i] == main_rate]
@@ -346,15 +410,25 @@ def read_edf(
     if other and mixed_rates == "raise":
         detail = ", ".join(f"{header.labels[i]} at {rates[i]:g} Hz" for i in other[:5])
         raise ReaderError(path, f"mixed sampling rates: main rate {main_rate:g} Hz, but {detail}")
+    return rates, main, other
 
-    # Per-signal calibration (spec): physical = (digital - dmin) * gain + pmin, then to uV.
+
+def _calibration(path: Path, header: EDFHeader, signal_idx: list[int], ch_types: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Per-signal float32 gain and offset from digital values to microvolts.
+
+    The spec's ``physical = (digital - dmin) * gain + pmin``, then the unit's factor to uV.
+    Trigger channels carry codes, not a physical quantity: they keep their digital values, as in
+    MNE.
+
+    Raises
+    ------
+    ReaderError
+        A calibration that would give NaN or Inf samples.
+    """
     with np.errstate(over="ignore", invalid="ignore"):
         gain = (header.physical_max - header.physical_min) / (header.digital_max - header.digital_min)
         offset = header.physical_min - header.digital_min * gain
     scale = np.array([unit_scale_to_uv(header.physical_dims[i]) or 1.0 for i in range(len(header.labels))])
-
-    # Trigger channels carry codes, not a physical quantity: keep the digital values, as MNE does.
-    ch_types = {i: guess_channel_type(header.labels[i], header.physical_dims[i]) for i in signal_idx}
     is_stim = np.array([ch_types.get(i) == "stim" for i in range(len(header.labels))])
     with np.errstate(over="ignore", invalid="ignore"):
         gain = np.where(is_stim, 1.0, gain * scale)
@@ -369,74 +443,44 @@ def read_edf(
             f"non-finite samples (NaN or Inf) from the calibration of signal(s) {', '.join(unusable[:5])} "
             f"(physical minimum/maximum not finite, or too large for float32)",
         )
-    gain, offset = gain.astype(np.float32), offset.astype(np.float32)
+    return gain.astype(np.float32), offset.astype(np.float32)
 
-    def convert(indices: list[int], out: np.ndarray | None = None) -> np.ndarray:
-        n = int(spr[indices[0]])
+
+class _Samples:
+    """The data records' digital samples, converted to calibrated float32 signal by signal."""
+
+    def __init__(self, raw: np.ndarray, header: EDFHeader, offsets: np.ndarray, gain: np.ndarray, offset: np.ndarray):
+        self.n_records, self.spr, self.offsets = header.n_records, header.samples_per_record, offsets
+        self.digital = _decode_samples(raw, header.kind).reshape(self.n_records, int(self.spr.sum()))
+        self.gain, self.offset = gain, offset
+
+    def convert(self, indices: list[int], out: np.ndarray | None = None) -> np.ndarray:
+        """Signals ``indices`` (one rate) as ``(len(indices), samples)``, into ``out`` if given."""
+        n, n_rec, offsets = int(self.spr[indices[0]]), self.n_records, self.offsets
         contiguous = all(offsets[b] == offsets[a] + n for a, b in itertools.pairwise(indices))
         if contiguous:
-            block = samples[:, offsets[indices[0]] : offsets[indices[-1]] + n]
+            block = self.digital[:, offsets[indices[0]] : offsets[indices[-1]] + n]
             digital = block.reshape(n_rec, len(indices), n).transpose(1, 0, 2)
         else:
-            digital = np.stack([samples[:, offsets[i] : offsets[i] + n] for i in indices])
+            digital = np.stack([self.digital[:, offsets[i] : offsets[i] + n] for i in indices])
         if out is None:
             out = np.empty((len(indices), n_rec * n), dtype=np.float32)
         # One pass does the transpose, the cast and the gain; a second adds the offset.
         view = out.reshape(len(indices), n_rec, n)
-        np.multiply(digital, gain[indices][:, None, None], out=view)
-        view += offset[indices][:, None, None]
+        np.multiply(digital, self.gain[indices][:, None, None], out=view)
+        view += self.offset[indices][:, None, None]
         return out
 
-    # Convert each contiguous run of main-rate signals straight into its rows of the output.
-    data = np.empty((len(main), n_rec * int(spr[main[0]])), dtype=np.float32)
-    run_start = 0
-    for k in range(1, len(main) + 1):
-        if k == len(main) or main[k] != main[k - 1] + 1:
-            convert(main[run_start:k], out=data[run_start:k])
-            run_start = k
-
-    extra = {
-        "patient": header.patient,
-        "recording_id": header.recording_id,
-        "prefiltering": [header.prefiltering[i] for i in main],
-        "transducers": [header.transducers[i] for i in main],
-        "physical_dims": [header.physical_dims[i] for i in main],
-        "n_records_declared": header.n_records_declared,
-    }
-    sfreq = float(main_rate)
-    if header.is_discontinuous:
-        data, gaps = _place_records(path, data, record_onsets, header.record_duration, sfreq, on_gap)
-        extra["gaps"] = gaps
-        for start, length in gaps:
-            onsets.append(start)
-            durations.append(length)
-            descriptions.append("BAD_ACQ_SKIP")
-
-    aux = [
-        AuxSignal(
-            name=header.labels[i],
-            ch_type=ch_types[i],
-            sfreq=float(rates[i]),
-            data=convert([i]).reshape(-1),
-            unit=_unit_after_conversion(header.physical_dims[i], ch_types[i]),
-        )
-        for i in other
-    ]
-    units = [_unit_after_conversion(header.physical_dims[i], ch_types[i]) for i in main]
-    return Recording(
-        data=data,
-        sfreq=sfreq,
-        ch_names=[header.labels[i] for i in main],
-        ch_types=[ch_types[i] for i in main],
-        units=units,
-        annotations=make_annotations(onsets, durations, descriptions),
-        meas_date=header.start,
-        source=str(path),
-        sha256=sha256,
-        format=fmt,
-        aux=aux,
-        extra=extra,
-    )
+    def convert_signals(self, indices: list[int]) -> np.ndarray:
+        """Signals ``indices`` (one rate) as one array, each contiguous run of signal numbers
+        converted straight into its rows."""
+        data = np.empty((len(indices), self.n_records * int(self.spr[indices[0]])), dtype=np.float32)
+        run_start = 0
+        for k in range(1, len(indices) + 1):
+            if k == len(indices) or indices[k] != indices[k - 1] + 1:
+                self.convert(indices[run_start:k], out=data[run_start:k])
+                run_start = k
+        return data
 
 
 def _unit_after_conversion(physical_dim: str, ch_type: str) -> str:
