@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from neuript.config import get_config
+from neuript.log import logger
 from neuript.model import NeurIPT
 
 CHECKPOINT = "checkpoint.pt"
@@ -199,11 +200,28 @@ def _restore(out: Path, settings: PretrainSettings, ctx, model, optimizer, sched
     state = torch.load(out / CHECKPOINT, map_location=ctx.device, weights_only=True)
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
     step, epoch = int(state["step"]), int(state["epoch"])
+    if "lr_lambdas" in state["scheduler"]:
+        scheduler.load_state_dict(state["scheduler"])
+    else:
+        _continue_older_schedule(optimizer, scheduler, step)
     restore_rng(state, ctx, settings.seed, step)
     positions = resume_positions(*saved_positions(state), ctx.rank, ctx.world_size, settings.num_workers)
     return _RunState(step, epoch, positions, state.get("fingerprints"))
+
+
+def _continue_older_schedule(optimizer, scheduler, step: int) -> None:
+    """Resume a checkpoint whose schedule was torch's ``OneCycleLR`` (runs from before
+    pretraining shared :mod:`neuript.optim`): the learning rate continues on the same OneCycle
+    curve from ``step``; beta1, which ``OneCycleLR`` cycled between 0.85 and 0.95, is held at
+    0.9 from here on."""
+    logger.warning("resuming a checkpoint with an older learning-rate schedule: the rate continues on the same curve, AdamW's beta1 is held at 0.9 from step %d", step)
+    scheduler.last_epoch = step
+    rates = [base * rule(step) for base, rule in zip(scheduler.base_lrs, scheduler.lr_lambdas)]
+    for group, rate in zip(optimizer.param_groups, rates):
+        group["lr"] = rate
+        group["betas"] = (0.9, group["betas"][1])
+    scheduler._last_lr = rates
 
 
 def _fingerprints(settings: PretrainSettings, previous: str | None) -> str:

@@ -59,6 +59,31 @@ def test_resume_continues_to_the_same_losses(eegmmidb_store, tmp_path):
         assert x["loss"] == pytest.approx(y["loss"], rel=1e-5), x["step"]
 
 
+def test_a_checkpoint_with_the_older_onecycle_schedule_resumes_on_the_same_curve(eegmmidb_store, tmp_path):
+    """Checkpoints written while pretraining used torch's OneCycleLR (which also cycled beta1)
+    resume: the rate continues on the OneCycle curve, beta1 is held at 0.9."""
+    settings = _settings(eegmmidb_store, tmp_path / "older", 6)
+    _run_until(settings, 3)
+    state = torch.load(tmp_path / "older" / CHECKPOINT, weights_only=True)
+    # What such a checkpoint held: OneCycleLR's state after 3 steps, beta1 mid-cycle.
+    reference = torch.optim.AdamW(torch.nn.Linear(1, 1).parameters(), lr=1e-3, betas=(0.9, 0.98))
+    older = torch.optim.lr_scheduler.OneCycleLR(reference, max_lr=1e-3, total_steps=6, pct_start=0.15, div_factor=25, final_div_factor=1e4)
+    for _ in range(3):
+        reference.step()
+        older.step()
+    state["scheduler"] = older.state_dict()
+    for group in state["optimizer"]["param_groups"]:
+        group["betas"] = reference.param_groups[0]["betas"]
+    assert state["optimizer"]["param_groups"][0]["betas"][0] != 0.9
+    torch.save(state, tmp_path / "older" / CHECKPOINT)
+    pretrain(settings, resume=True, progress=False)
+    log = read_log(tmp_path / "older")
+    assert [row["step"] for row in log] == [1, 2, 3, 4, 5, 6]
+    assert [row["lr"] for row in log[3:]] == pytest.approx([1e-3 * one_cycle(step, 6, 0.15, 25, 1e4) for step in (4, 5, 6)], rel=1e-9)
+    final = torch.load(tmp_path / "older" / CHECKPOINT, weights_only=True)
+    assert [group["betas"] for group in final["optimizer"]["param_groups"]] == [(0.9, 0.98)]
+
+
 def _run_until(settings, stop_step):
     """Run ``settings`` but stop after ``stop_step`` steps, as a killed job would (the schedule
     keeps its full length)."""
