@@ -7,6 +7,8 @@
   property tests need headers pyedflib refuses to write (any number field, any record count,
   annotation signals holding arbitrary bytes) to damage them further.
 - :func:`edf_plus_d_with_gap` is a real EDF+D recording edited to hold a 5-s gap.
+- :func:`edf_plus_d_shifted` is the same recording with its later records moved by any amount
+  (a gap of one sample or of a day, an overlap, a step back in time).
 """
 
 from __future__ import annotations
@@ -173,5 +175,29 @@ def edf_plus_d_with_gap(folder: Path) -> Path:
         assert data[start : start + len(old)] == old
         data[start : start + len(new)] = new  # one byte longer: overwrites a padding NUL
     path = folder / "gap.edf"
+    path.write_bytes(bytes(data))
+    return path
+
+
+def edf_plus_d_shifted(folder: Path, shift_s: float, *, first_record: int = 10, name: str = "shifted.edf") -> Path:
+    """``folder/name``: the real EDF+D MB0400FU.EDF with the time-keeping TAL of records
+    ``first_record``.. moved by ``shift_s`` seconds (a gap when positive, an overlap or a step
+    back in time when negative)."""
+    from eegcorpus.readers.edf import read_edf_header
+
+    src = shared_path("fixtures", "nihonkohden", "MB0400FU.EDF")
+    header = read_edf_header(src)
+    data = bytearray(src.read_bytes())
+    offsets = np.concatenate([[0], np.cumsum(header.samples_per_record)]) * 2
+    annot = header.annotation_signals[0]
+    for rec in range(first_record, header.n_records):
+        start = header.header_bytes + rec * header.record_bytes + offsets[annot]
+        old = f"+{rec}.000000\x14\x14".encode()
+        new = f"+{rec + shift_s:.6f}\x14\x14".encode()
+        assert data[start : start + len(old)] == old
+        assert not any(data[start + len(old) : start + len(new)])  # only padding NULs overwritten
+        data[start : start + len(old)] = bytes(len(old))
+        data[start : start + len(new)] = new
+    path = folder / name
     path.write_bytes(bytes(data))
     return path
