@@ -215,7 +215,9 @@ def _continue_older_schedule(optimizer, scheduler, step: int) -> None:
     pretraining shared :mod:`neuript.optim`): the learning rate continues on the same OneCycle
     curve from ``step``; beta1, which ``OneCycleLR`` cycled between 0.85 and 0.95, is held at
     0.9 from here on."""
-    logger.warning("resuming a checkpoint with an older learning-rate schedule: the rate continues on the same curve, AdamW's beta1 is held at 0.9 from step %d", step)
+    logger.warning(
+        "resuming a checkpoint with an older learning-rate schedule: the rate continues on the same curve, AdamW's beta1 is held at 0.9 from step %d", step
+    )
     scheduler.last_epoch = step
     rates = [base * rule(step) for base, rule in zip(scheduler.base_lrs, scheduler.lr_lambdas)]
     for group, rate in zip(optimizer.param_groups, rates):
