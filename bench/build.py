@@ -115,7 +115,8 @@ def _replicate(dataset: str, folder: Path, target: Path, copies: int) -> list[st
                 os.link(src, dst) if src.stat().st_dev == target.stat().st_dev else shutil.copy(src, dst)
                 out.append(str(dst))
     else:
-        sources = sorted(folder.glob("Subject*_*.edf"))
+        # Subject00-11: the corpus the published figures were measured on (the folder holds more).
+        sources = sorted(p for p in folder.glob("Subject*_*.edf") if int(p.name[7:9]) < 12)
         target.mkdir(parents=True, exist_ok=True)
         n_subjects = len({s.name[:9] for s in sources})
         for k in range(copies):
