@@ -116,11 +116,34 @@ def catalog_show(
 
 
 def describe_file(path: Path) -> dict:
-    """Everything ``eegcorpus inspect`` reports about one file, as a JSON-ready dict."""
-    from eegcorpus.channels import canonical_name, channel_position, lobe_of
+    """Everything ``eegcorpus inspect`` reports about one file, as a JSON-ready dict.
+
+    A continuous EDF/BDF file is described from its header and annotations alone
+    (:func:`eegcorpus.readers.edf.summarise_edf`: no samples converted, no pandas imported);
+    every other file through its reader. Both give the same description
+    (``tests/test_cli.py``).
+    """
+    from eegcorpus.readers import detect_format
+
+    if detect_format(path) in ("edf", "bdf"):
+        from eegcorpus.readers.edf import summarise_edf
+
+        summary = summarise_edf(path)
+        if summary is not None:
+            aux = [{"name": n, "type": t, "sfreq": r, "unit": u} for n, t, r, u in summary.aux]
+            return _description(path, summary, summary.descriptions, aux)
     from eegcorpus.readers import read_recording
 
     rec = read_recording(path)
+    aux = [{"name": a.name, "type": a.ch_type, "sfreq": a.sfreq, "unit": a.unit} for a in rec.aux]
+    return _description(path, rec, list(rec.annotations["description"]), aux)
+
+
+def _description(path: Path, rec, descriptions: list[str], aux: list[dict]) -> dict:
+    """The description of a file from what its reader (or header summary) gives."""
+    from eegcorpus.channels import canonical_name, channel_position, lobe_of
+
+    n_channels = len(rec.ch_names)
     channels = []
     for name, kind, unit in zip(rec.ch_names, rec.ch_types, rec.units):
         position = channel_position(name) if kind == "eeg" else None
@@ -134,22 +157,22 @@ def describe_file(path: Path) -> dict:
                 "lobe": lobe_of(name) if position is not None else None,
             }
         )
-    counts = Counter(rec.annotations["description"])
+    counts = Counter(descriptions)
     return {
         "path": str(path),
         "format": rec.format,
         "sha256": rec.sha256,
         "size_bytes": path.stat().st_size,
-        "sfreq": rec.sfreq if rec.n_channels else None,
-        "duration_s": rec.duration_s if rec.n_channels else None,
+        "sfreq": rec.sfreq if n_channels else None,
+        "duration_s": rec.n_times / rec.sfreq if n_channels else None,
         "n_samples": rec.n_times,
-        "n_channels": rec.n_channels,
+        "n_channels": n_channels,
         "channel_types": dict(Counter(rec.ch_types)),
         "n_eeg_with_position": sum(c["has_position"] for c in channels),
         "channels": channels,
-        "aux_channels": [{"name": a.name, "type": a.ch_type, "sfreq": a.sfreq, "unit": a.unit} for a in rec.aux],
+        "aux_channels": aux,
         "meas_date": rec.meas_date.isoformat() if rec.meas_date else None,
-        "n_annotations": len(rec.annotations),
+        "n_annotations": len(descriptions),
         "annotations": dict(counts.most_common()),
         "extra": {k: v for k, v in rec.extra.items() if k in ("gaps", "annotations_only", "data_format")},
     }

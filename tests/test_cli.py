@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from helpers.edf import EdfChannel, write_edf
 from helpers.shared_data import shared_path
 from typer.testing import CliRunner
 
@@ -65,6 +67,65 @@ def test_inspect_json_on_real_file():
     assert {c["canonical"] for c in eeg} >= {"Fp1", "T7", "P8", "Cz"}
     assert {"name", "canonical", "type", "has_position"} <= set(info["channels"][0])
     assert info["n_annotations"] == 1
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        ("eegmat", "Subject00_1.edf"),
+        ("eegmmidb", "S001", "S001R03.edf"),
+        ("fixtures", "eeglab", "test.bdf"),
+        ("fixtures", "bdf", "multiple_annotation_chans.bdf"),
+        ("fixtures", "nihonkohden", "chtypes_edf.edf"),
+        ("fixtures", "mne_derived", "test_edf_overlapping_annotations.edf"),
+        ("fixtures", "nihonkohden", "MB0400FU.EDF"),
+        ("fixtures", "sleep_edf", "SC4001EC-Hypnogram.edf"),
+    ],
+)
+def test_inspect_from_the_header_describes_a_file_as_its_reader_does(parts, monkeypatch):
+    """The header-only description of a continuous EDF/BDF (no samples, no pandas) equals the one
+    made from the whole recording (MentalArithmetic Subject00, EEGMMIDB S001 run 3, BDF and BDF+
+    files with trigger and accelerometer channels, mixed channel types, overlapping annotations;
+    an EDF+D and a hypnogram take the whole-recording route either way)."""
+    import eegcorpus.readers.edf as edf
+    from eegcorpus.cli import describe_file
+
+    path = shared_path(*parts)
+    fast = describe_file(path)
+    monkeypatch.setattr(edf, "summarise_edf", lambda path: None)  # the whole-recording route
+    assert describe_file(path) == fast
+    assert list(describe_file(path)["annotations"]) == list(fast["annotations"])
+
+
+def test_inspect_from_the_header_keeps_channels_at_other_rates(tmp_path, monkeypatch):
+    """Channels at another rate than the EEG (a 1 Hz oximeter, a 200 Hz ECG) are listed as the
+    reader lists them."""
+    import eegcorpus.readers.edf as edf
+    from eegcorpus.cli import describe_file
+
+    rng = np.random.default_rng(0)
+    path = write_edf(
+        tmp_path / "rates.edf",
+        [
+            EdfChannel("EEG Fz", rng.normal(size=1000), 100),
+            EdfChannel("EEG Cz", rng.normal(size=1000), 100),
+            EdfChannel("SpO2", np.full(10, 97.0), 1, unit="%"),
+            EdfChannel("ECG", rng.normal(size=2000), 200, unit="mV"),
+        ],
+        annotations=[(1.0, -1, "start"), (5.0, 2.0, "task")],
+    )
+    fast = describe_file(path)
+    assert [a["name"] for a in fast["aux_channels"]] == ["SpO2", "ECG"]
+    monkeypatch.setattr(edf, "summarise_edf", lambda path: None)
+    assert describe_file(path) == fast
+
+
+def test_inspect_of_an_edf_does_not_import_pandas():
+    """``eegcorpus inspect`` of an EDF answers from the header and annotations alone."""
+    path = shared_path("eegmmidb", "S001", "S001R03.edf")
+    probe = f"import sys\nfrom eegcorpus.cli import describe_file\nfrom pathlib import Path\ndescribe_file(Path({str(path)!r}))\nprint('PANDAS', 'pandas' in sys.modules)\n"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert "PANDAS False" in out.stdout, out.stdout[-500:] + out.stderr[-2000:]
 
 
 def test_inspect_bad_file_is_one_line_error():
