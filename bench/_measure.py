@@ -47,7 +47,8 @@ def _children_map() -> dict[int, list[int]]:
 
 
 def _tree_pss_kb(root: int) -> int:
-    children, total, stack = _children_map(), 0, list(_children_map().get(root, []))
+    children, total = _children_map(), 0
+    stack = list(children.get(root, []))
     while stack:
         pid = stack.pop()
         stack.extend(children.get(pid, []))

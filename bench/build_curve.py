@@ -72,12 +72,9 @@ def make_corpus(sources: list[Path], n: int, target: Path) -> list[Path]:
 
 def _hours(files: list[Path]) -> float:
     """Hours of EEG in the files, from their EDF headers (records x record duration)."""
-    total = 0.0
-    for f in files:
-        with open(f, "rb") as fh:
-            header = fh.read(256)
-        total += int(header[236:244]) * float(header[244:252])
-    return total / 3600
+    from eegcorpus.readers.edf import read_edf_header
+
+    return sum(h.n_records * h.record_duration for h in map(read_edf_header, files)) / 3600
 
 
 def _command(kind: str, raw: Path, out: Path) -> list[str]:
@@ -154,11 +151,8 @@ def report(results: dict) -> str:
         )
     big, small = sizes[-1], sizes[-2]
 
-    def marginal(kind):  # recording-hours per core-hour between the two largest sizes: start-up cancels out
-        return (results[big]["hours"] - results[small]["hours"]) / ((results[big][kind]["cpu_s"] - results[small][kind]["cpu_s"]) / 3600)
-
-    def marginal_wall(kind):
-        return (results[big]["hours"] - results[small]["hours"]) / ((results[big][kind]["wall_s"] - results[small][kind]["wall_s"]) / 3600)
+    def marginal(kind, seconds):  # recording-hours per hour between the two largest sizes: start-up cancels out
+        return (results[big]["hours"] - results[small]["hours"]) / ((results[big][kind][seconds] - results[small][kind][seconds]) / 3600)
 
     scheduler_rows = []
     for n in sizes:
@@ -167,8 +161,8 @@ def report(results: dict) -> str:
             scheduler_rows.append(
                 f"| {n:,} | {t['wall_s']:.2f} s | {p['wall_s']:.2f} s | {t['cpu_s']:.1f} s | {p['cpu_s']:.1f} s | {t['peak_pss_mb']:.0f} MB | {p['peak_pss_mb']:.0f} MB |"
             )
-    steady = {k: marginal(k) for k in ("baseline", "ours-auto")}
-    steady_wall = {k: marginal_wall(k) for k in ("baseline", "ours-auto")}
+    steady = {k: marginal(k, "cpu_s") for k in ("baseline", "ours-auto")}
+    steady_wall = {k: marginal(k, "wall_s") for k in ("baseline", "ours-auto")}
     return f"""## Build cost curve (`bench/build.py --curve`)
 
 Whole processes from nothing, as a user runs them: the interpreter's start, imports, worker

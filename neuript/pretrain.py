@@ -20,8 +20,21 @@ from pathlib import Path
 import torch
 
 from neuript.config import get_config
+from neuript.distributed import (
+    RANK_SEED_STRIDE,
+    distributed_context,
+    gather_resume_state,
+    lockstep,
+    pretrain_step_fn,
+    rank_seed,
+    reduce_metrics,
+    restore_rng,
+    resume_positions,
+    saved_positions,
+)
 from neuript.log import logger
 from neuript.model import NeurIPT
+from neuript.optim import ParamGroup, configure_optimizer
 
 CHECKPOINT = "checkpoint.pt"
 LOG = "log.jsonl"
@@ -103,15 +116,11 @@ def pretrain(settings: PretrainSettings, resume: bool = False, progress: bool = 
     epoch's windows, and rank 0 writes the log and checkpoints. A checkpoint resumes under any
     world size (exactly when it is unchanged).
     """
-    from neuript.distributed import distributed_context
-
     with distributed_context() as ctx:
         return _pretrain(settings, resume, progress, ctx)
 
 
 def _pretrain(settings: PretrainSettings, resume: bool, progress: bool, ctx) -> dict:
-    from neuript.distributed import pretrain_step_fn
-
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
     model, optimizer, scheduler = _model_and_optimizer(settings, ctx)
@@ -172,9 +181,6 @@ class _RunState:
 def _model_and_optimizer(settings: PretrainSettings, ctx):
     """The model with its initial weights (the same on every rank), AdamW (0.9, 0.98) and the
     OneCycle schedule of the paper (:func:`neuript.optim.configure_optimizer`)."""
-    from neuript.distributed import rank_seed
-    from neuript.optim import ParamGroup, configure_optimizer
-
     torch.manual_seed(settings.seed)
     overrides = ({"dropout": settings.dropout} if settings.dropout is not None else {}) | settings.config_overrides
     model = NeurIPT(get_config(settings.config, **overrides)).to(ctx.device)
@@ -195,8 +201,6 @@ def _model_and_optimizer(settings: PretrainSettings, ctx):
 def _restore(out: Path, settings: PretrainSettings, ctx, model, optimizer, scheduler) -> _RunState:
     """Load the run's checkpoint into the model, optimiser and schedule, restore the RNG states
     and say where each of this rank's loader workers resumes."""
-    from neuript.distributed import restore_rng, resume_positions, saved_positions
-
     state = torch.load(out / CHECKPOINT, map_location=ctx.device, weights_only=True)
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
@@ -239,8 +243,6 @@ def _fingerprints(settings: PretrainSettings, previous: str | None) -> str:
 
 def _epoch_batches(stream, loader, run: _RunState, ctx):
     """The batches of ``run.epoch``, from where the run stands within it, in lockstep over ranks."""
-    from neuript.distributed import lockstep
-
     stream.set_epoch(run.epoch)
     if run.positions:
         stream.resume_from(run.positions)
@@ -249,8 +251,6 @@ def _epoch_batches(stream, loader, run: _RunState, ctx):
 
 def _train_step(model, optimizer, scheduler, step_fn, batch, step: int, settings: PretrainSettings, ctx):
     """One optimiser step of AAMP on ``batch``; returns the step's result, its input and seconds."""
-    from neuript.distributed import RANK_SEED_STRIDE
-
     started = time.perf_counter()
     device = ctx.device
     model.train()
@@ -270,8 +270,6 @@ def _train_step(model, optimizer, scheduler, step_fn, batch, step: int, settings
 
 def _step_metrics(result, x, elapsed: float, run: _RunState, scheduler, ctx) -> dict:
     """The log line of a step, over ranks: mean losses, total tokens per second, mean expert loads."""
-    from neuript.distributed import reduce_metrics
-
     sums, loads = reduce_metrics(
         [float(result.loss.detach()), float(result.recon_loss), float(result.aux_loss), x.numel() / elapsed],
         [load for load in result.loads if load.numel()],
@@ -293,8 +291,6 @@ def _step_metrics(result, x, elapsed: float, run: _RunState, scheduler, ctx) -> 
 
 
 def _checkpoint(out: Path, model, optimizer, scheduler, run: _RunState, settings: PretrainSettings, ctx) -> None:
-    from neuript.distributed import gather_resume_state
-
     ranks = gather_resume_state(ctx, run.positions, settings.num_workers)  # on every rank
     if ctx.is_main:
         _save(out, model, optimizer, scheduler, run.step, run.epoch, run.positions, ranks=ranks, fingerprints=run.fingerprints)

@@ -296,7 +296,6 @@ class WindowStream(_Base, _IterableDataset):
             weights,
             epoch_windows,
         )
-        self._blocks = self.plan.blocks
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch (its block order and buffer draws); call before iterating.
@@ -378,7 +377,7 @@ class WindowStream(_Base, _IterableDataset):
                     served = windows[:lo][slots[:lo] == slot] if insert_at[slot] < lo else None
                     block = loaded[slot] = self._read_block(mine[slot], served)
                     if block.over is not None:
-                        rejected[self._blocks[mine[slot]]] = block.over
+                        rejected[self.plan.blocks[mine[slot]]] = block.over
             entered = upto
             seg_slots, seg_windows = slots[lo:hi], windows[lo:hi]
             positions = np.arange(lo, hi, dtype=np.int64)
@@ -414,7 +413,7 @@ class WindowStream(_Base, _IterableDataset):
         ``served``: windows of the block already served before a resume point (not kept).
         """
         idx = self.index
-        members = self._blocks[block]
+        members = self.plan.blocks[block]
         r = int(idx.recording[members[0]])
         starts = idx.start[members]
         lo = int(starts.min())

@@ -208,7 +208,7 @@ class _FilterPlan:
         return cls(sfreq, target, rate, l_freq, h_freq, l_trans, h_trans, h_stop, skipped)
 
     @property
-    def filters(self) -> bool:
+    def band_limited(self) -> bool:
         return self.l_freq is not None or self.h_freq is not None
 
 
@@ -222,7 +222,7 @@ def _to_working_rate(data: np.ndarray, plan: _FilterPlan, provenance: dict) -> n
 
 
 def _bandpass(data: np.ndarray, plan: _FilterPlan, provenance: dict) -> np.ndarray:
-    if not plan.filters:
+    if not plan.band_limited:
         return data
     taps = filters.design_bandpass(plan.rate, plan.l_freq, plan.h_freq, plan.l_trans, plan.h_trans)
     if len(taps) > 3 * data.shape[1]:

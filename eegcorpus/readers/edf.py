@@ -78,6 +78,22 @@ class EDFHeader:
     def is_discontinuous(self) -> bool:
         return self.variant.endswith("+D")
 
+    @property
+    def data_signals(self) -> list[int]:
+        """Indices of the signals that hold data (not annotations)."""
+        annotations = set(self.annotation_signals)
+        return [i for i in range(len(self.labels)) if i not in annotations]
+
+    @property
+    def holds_no_samples(self) -> bool:
+        """No data signal, no record, or records of no duration: an annotations-only file."""
+        return not self.data_signals or self.n_records == 0 or self.record_duration == 0
+
+    @property
+    def format_name(self) -> str:
+        """``edf``, ``bdf``, or with the variant ``edf+c``, ``edf+d``, ``bdf+c`` ..."""
+        return self.kind + ("+" + self.variant[-1].lower() if self.variant[:4] in ("EDF+", "BDF+") else "")
+
 
 def _field(path, raw: bytes, name: str, cast):
     text = raw.decode("latin-1").strip()
@@ -296,13 +312,11 @@ def read_edf(
     raw, sha256 = _read_records(path, header)
     offsets = np.concatenate([[0], np.cumsum(header.samples_per_record)])
     onsets, durations, descriptions, record_onsets = _read_annotations(raw, header, offsets)
-    fmt = header.kind + ("+" + header.variant[-1].lower() if header.variant[:4] in ("EDF+", "BDF+") else "")
-    annotations = set(header.annotation_signals)
-    signal_idx = [i for i in range(len(header.labels)) if i not in annotations]
-    spr, n_rec = header.samples_per_record, header.n_records
-    if signal_idx and n_rec and header.record_duration == 0 and spr[signal_idx].any():
+    fmt = header.format_name
+    signal_idx = header.data_signals
+    if signal_idx and header.n_records and header.record_duration == 0 and header.samples_per_record[signal_idx].any():
         raise ReaderError(path, "data records of duration 0 hold samples: no sampling rate can be derived")
-    if not signal_idx or n_rec == 0 or header.record_duration == 0:
+    if header.holds_no_samples:
         return Recording(
             data=np.zeros((0, 0), dtype=np.float32),
             sfreq=1.0,
@@ -317,8 +331,7 @@ def read_edf(
             extra={"annotations_only": True, "patient": header.patient, "recording_id": header.recording_id},
         )
 
-    rates, main, other = _split_by_rate(path, header, signal_idx, mixed_rates)
-    ch_types = {i: guess_channel_type(header.labels[i], header.physical_dims[i]) for i in signal_idx}
+    rates, main, other, ch_types = _signal_layout(path, header, mixed_rates)
     samples = _Samples(raw, header, offsets, *_calibration(path, header, signal_idx, ch_types))
     data = samples.convert_signals(main)
     extra = {
@@ -394,22 +407,16 @@ def summarise_edf(path: str | Path) -> EDFSummary | None:
     """
     path = Path(path)
     header = read_edf_header(path)
-    raw, sha256 = _read_records(path, header)
-    if header.is_discontinuous or not header.n_records or header.record_duration == 0:
+    if header.is_discontinuous or header.holds_no_samples:
         return None
+    raw, sha256 = _read_records(path, header)
     offsets = np.concatenate([[0], np.cumsum(header.samples_per_record)])
     onsets, _, descriptions, _ = _read_annotations(raw, header, offsets)
     in_time_order = np.argsort(np.asarray(onsets, dtype=np.float64), kind="stable")  # as make_annotations
-    annotations = set(header.annotation_signals)
-    signal_idx = [i for i in range(len(header.labels)) if i not in annotations]
-    if not signal_idx:
-        return None
-    rates, main, other = _split_by_rate(path, header, signal_idx, "split")
-    ch_types = {i: guess_channel_type(header.labels[i], header.physical_dims[i]) for i in signal_idx}
-    _calibration(path, header, signal_idx, ch_types)  # refuses what read_edf refuses
-    fmt = header.kind + ("+" + header.variant[-1].lower() if header.variant[:4] in ("EDF+", "BDF+") else "")
+    rates, main, other, ch_types = _signal_layout(path, header, "split")
+    _calibration(path, header, header.data_signals, ch_types)  # refuses what read_edf refuses
     return EDFSummary(
-        format=fmt,
+        format=header.format_name,
         sha256=sha256,
         sfreq=float(rates[main[0]]),
         n_times=int(header.n_records * header.samples_per_record[main[0]]),
@@ -446,15 +453,16 @@ def _read_records(path: Path, header: EDFHeader) -> tuple[np.ndarray, str]:
     return raw, sha256
 
 
-def _split_by_rate(path: Path, header: EDFHeader, signal_idx: list[int], mixed_rates: str) -> tuple[dict, list[int], list[int]]:
-    """Each signal's rate, the signals at the main rate (the rate shared by most voltage
-    channels, the higher one on a tie) and the others.
+def _signal_layout(path: Path, header: EDFHeader, mixed_rates: str) -> tuple[dict, list[int], list[int], dict]:
+    """Each data signal's rate, the signals at the main rate (the rate shared by most voltage
+    channels, the higher one on a tie), the others, and each signal's channel type.
 
     Raises
     ------
     ReaderError
         A signal without a usable rate, or other rates with ``mixed_rates="raise"``.
     """
+    signal_idx = header.data_signals
     spr = header.samples_per_record
     rates = {i: spr[i] / header.record_duration for i in signal_idx}
     unusable_rate = [i for i, rate in rates.items() if not 0 < rate < np.inf]
@@ -469,7 +477,8 @@ def _split_by_rate(path: Path, header: EDFHeader, signal_idx: list[int], mixed_r
     if other and mixed_rates == "raise":
         detail = ", ".join(f"{header.labels[i]} at {rates[i]:g} Hz" for i in other[:5])
         raise ReaderError(path, f"mixed sampling rates: main rate {main_rate:g} Hz, but {detail}")
-    return rates, main, other
+    ch_types = {i: guess_channel_type(header.labels[i], header.physical_dims[i]) for i in signal_idx}
+    return rates, main, other, ch_types
 
 
 def _calibration(path: Path, header: EDFHeader, signal_idx: list[int], ch_types: dict) -> tuple[np.ndarray, np.ndarray]:
