@@ -15,7 +15,9 @@ PYTEST_ARGS ?=
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# torch is pinned through the constraints file: an unpinned torch pulls GBs of CUDA wheels.
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test]" 2> >(grep -v "is ignored: it is neither" >&2)
+	# --no-compile: byte-compiling every installed module (torch's thousands) costs about a minute;
+	# Python compiles the ones a run imports, on first import.
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile -c constraints.txt -e ".[test]" 2> >(grep -v "is ignored: it is neither" >&2)
 	touch $(STAMP)
 
 setup: $(STAMP)

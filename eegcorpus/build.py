@@ -103,8 +103,18 @@ class BuildResult:
         return f"{done}; {self.hours:.2f} h of recordings processed in {self.seconds:.1f} s -> {self.store}"
 
 
+def _adapter(dataset_id: str, bids: tuple | None = None):
+    """The adapter of a catalog id, or with ``bids`` (the BIDS options as sorted items) the
+    BIDS adapter that names its recordings ``dataset_id``; one instance per process and key."""
+    return _cached_adapter(dataset_id, bids)
+
+
 @cache
-def _adapter(dataset_id: str):
+def _cached_adapter(dataset_id: str, bids: tuple | None):
+    if bids is not None:
+        from eegcorpus.bids.adapter import BIDSAdapter
+
+        return BIDSAdapter(dataset_id, **dict(bids))
     from eegcorpus.datasets import get_adapter
 
     return get_adapter(dataset_id)
@@ -195,12 +205,14 @@ def build_one(
     drop_channels: list[str],
     strict: bool = False,
     storage_options: dict | None = None,
+    bids: tuple | None = None,
 ) -> dict:
     """Process and publish one recording. The dask task: arguments and result are small.
 
     ``store`` and ``raw_root`` are folders or fsspec URLs (with ``storage_options``); a raw
     file on object storage is downloaded with its companions into a temporary folder first,
-    and failure messages name it by its URL.
+    and failure messages name it by its URL. ``bids`` (the BIDS options as sorted items) reads
+    the source as part of a BIDS dataset (:mod:`eegcorpus.bids`).
 
     Returns
     -------
@@ -220,13 +232,13 @@ def build_one(
     try:
         file_stamp, companions = _stamps(raw, src, name)
         old = recording_attrs(out, src.recording_id)
-        same_setup = _same_setup(old, prof, companions)
+        same_setup = _same_setup(old, prof, companions, src)
         if same_setup and [old.get("source_size"), old.get("source_mtime_ns")] == file_stamp:
             return {"status": "skipped", "recording_id": src.recording_id, "hours": 0.0, "row": index_row(old)}
         stage = "read"
         known = {src.path: file_stamp} | {src.companions[key]: stamp for key, stamp in companions.items()}
         with raw.local_files([src.path, *src.companions.values()], known) as local_raw:
-            adapter = _adapter(dataset_id)
+            adapter = _adapter(dataset_id, bids)
             rec = adapter.read(local_raw, src)
             if raw.stamp(src.path) != file_stamp:
                 # What was read may mix two versions, and the stamps stored with it would describe
@@ -235,9 +247,10 @@ def build_one(
             if same_setup and old.get("source_sha256") == rec.sha256:
                 return {"status": "skipped", "recording_id": src.recording_id, "hours": 0.0, "row": index_row(old)}
             stage = "process"
-            processed = process_recording(rec, prof, line_freq=line_freq, drop_channels=drop_channels, channel_map=adapter.channel_map)
+            options = {"line_freq": line_freq, "drop_channels": drop_channels, "channel_map": adapter.channel_map} | adapter.process_options(src, rec)
+            processed = process_recording(rec, prof, **options)
             events = adapter.events(src, rec)
-        attrs = _attributes(dataset_id, src, prof, rec, processed, events, file_stamp, companions)
+        attrs = _attributes(dataset_id, src, prof, rec, processed, events, file_stamp, companions) | adapter.attributes(src, rec)
         stage = "write"
         write_recording(out, src.recording_id, processed, attrs, prof)
         return {"status": "written", "recording_id": src.recording_id, "hours": processed.duration_s / 3600, "row": index_row(attrs)}
@@ -255,14 +268,15 @@ def _stamps(raw: Storage, src, name: str) -> tuple[list, dict]:
     return file_stamp, {key: raw.stamp(rel) for key, rel in sorted(src.companions.items())}
 
 
-def _same_setup(old: dict | None, prof: Profile, companions: dict) -> bool:
+def _same_setup(old: dict | None, prof: Profile, companions: dict, src=None) -> bool:
     """Whether the stored recording was made by this profile and pipeline from these companions
-    (then an unchanged raw file means nothing to do)."""
+    and what the adapter says of its source (then an unchanged raw file means nothing to do)."""
     return (
         old is not None
         and old.get("profile_digest") == prof.digest
         and old.get("pipeline_version") == PIPELINE_VERSION
         and old.get("companion_stamps", {}) == companions
+        and (src is None or old.get("source_extra", {}) == src.extra)
     )
 
 
@@ -278,6 +292,7 @@ def _attributes(dataset_id: str, src, prof: Profile, rec, processed, events, fil
         "session": src.session,
         "run": src.run,
         "task": src.task,
+        "acquisition": src.acquisition,
         "label": src.label,
         "source_path": src.path,
         "source_extra": src.extra,
@@ -328,10 +343,15 @@ def _failure(err: Exception, name: str, src, stage: str, raw: Storage, local_raw
     return failure
 
 
+def _subject_key(subject) -> str:
+    """Subjects compare by number where they are numbers ("007" and "7" are one subject)."""
+    return str(int(subject)) if str(subject).isdigit() else str(subject)
+
+
 def _select(sources, subjects, limit):
     if subjects:
-        wanted = {str(int(s)) if str(s).isdigit() else str(s) for s in subjects}
-        sources = [s for s in sources if s.subject in wanted]
+        wanted = {_subject_key(s) for s in subjects}
+        sources = [s for s in sources if _subject_key(s.subject) in wanted]
     if limit is not None:
         sources = sources[:limit]
     return sources
@@ -382,8 +402,7 @@ def build(
         the environment, since these options travel with every task.
     """
     started = time.perf_counter()
-    if not str(scheduler).startswith("tcp://"):
-        check_option("scheduler", scheduler, ("auto", "threads", "processes", "sync", "tcp://HOST:PORT"))
+    _check_scheduler(scheduler)
     from eegcorpus.catalog import get_card
 
     card = get_card(dataset)
@@ -396,14 +415,42 @@ def build(
         sources = _select(adapter.find(tree), subjects, limit)
     if not sources:
         raise BuildError(f"no {dataset} files under {raw_storage} (layout {card.layout.pattern!r}). {card.access_notes}".strip())
+    plan = BuildPlan(dataset, prof, sources, float(card.line_freq) if card.line_freq else None, list(card.drop_channels))
+    return run_build(plan, raw_storage, store, scheduler, workers, strict, progress, started, storage_options)
+
+
+def _check_scheduler(scheduler: str) -> None:
+    if not str(scheduler).startswith("tcp://"):
+        check_option("scheduler", scheduler, ("auto", "threads", "processes", "sync", "tcp://HOST:PORT"))
+
+
+@dataclass
+class BuildPlan:
+    """What one build stores: the dataset name, profile and sources, the dataset-wide processing
+    settings, and for a BIDS dataset its options and the failures found while listing it."""
+
+    dataset: str
+    profile: Profile
+    sources: list
+    line_freq: float | None = None
+    drop_channels: list[str] = field(default_factory=list)
+    #: BIDS options as sorted (name, value) items (see :mod:`eegcorpus.bids`); None for a card.
+    bids: tuple | None = None
+    #: Results known before any task runs: failures of dataset-wide files and metadata files
+    #: that were checked and are fine (their earlier failures are then dropped).
+    preset: list[dict] = field(default_factory=list)
+
+
+def run_build(plan: BuildPlan, raw: Storage, store: Storage, scheduler, workers, strict, progress, started, storage_options) -> BuildResult:
+    """Take the store's lock and run one task per source of ``plan``."""
     if scheduler == "auto":
         cores = workers or os.cpu_count() or 1
-        scheduler = "processes" if cores > 1 and len(sources) >= PROCESSES_FROM else "threads"
+        scheduler = "processes" if cores > 1 and len(plan.sources) >= PROCESSES_FROM else "threads"
     store.create()
     with store_lock(store):
         # Under the lock: two builds creating the same new store cannot interleave its creation.
         init_store(store)
-        return _build_locked(store, raw_storage, dataset, prof, card, sources, scheduler, workers, strict, progress, started, storage_options)
+        return _build_locked(store, raw, plan, scheduler, workers, strict, progress, started, storage_options)
 
 
 #: The build lock's key in a store.
@@ -426,9 +473,10 @@ def store_lock(store: str | Path | Storage, storage_options: dict | None = None)
         raise BuildError(f"{storage}: another build is writing this store ({held}); wait for it to finish") from None
 
 
-def _build_locked(store: Storage, raw: Storage, dataset, prof, card, sources, scheduler, workers, strict, progress, started, storage_options) -> BuildResult:
+def _build_locked(store: Storage, raw: Storage, plan: BuildPlan, scheduler, workers, strict, progress, started, storage_options) -> BuildResult:
+    dataset, prof = plan.dataset, plan.profile
     args = (str(store.location), str(raw.location), dataset)
-    common = (prof.to_dict(), float(card.line_freq) if card.line_freq else None, list(card.drop_channels), strict, storage_options or {})
+    common = (prof.to_dict(), plan.line_freq, plan.drop_channels, strict, storage_options or {}, plan.bids)
     store.clear_staging()
     fault_point("start")
 
@@ -445,7 +493,17 @@ def _build_locked(store: Storage, raw: Storage, dataset, prof, card, sources, sc
                 ) from err
 
     return run_tasks(
-        BuildResult(store=store.location), dataset, [s.to_dict() for s in sources], args, common, scheduler, workers, progress, started, write_tables
+        BuildResult(store=store.location),
+        dataset,
+        [s.to_dict() for s in plan.sources],
+        args,
+        common,
+        scheduler,
+        workers,
+        progress,
+        started,
+        write_tables,
+        preset=plan.preset,
     )
 
 
@@ -460,18 +518,22 @@ def run_tasks(
     progress: bool,
     started: float,
     write_tables,
+    preset: list[dict] = (),
 ) -> BuildResult:
     """Run one task per recording on the scheduler, collecting results as they arrive, and
     write the tables afterwards, also when the run stops early.
 
     ``write_tables(results, result, stopped)`` gets every result so far (when the run stops
     early, --strict or a full disk, the tables still record what was done before, and the
-    stopping failure) and the exception that stopped the run, if any.
+    stopping failure) and the exception that stopped the run, if any. ``preset`` results come
+    first: failures found before the tasks (a malformed ``participants.tsv``) and files checked
+    then (``{"status": "checked", "file": ...}``).
     """
     from tqdm import tqdm
 
     bar = tqdm(total=len(payloads), unit="rec", desc=f"build {dataset}", disable=not progress, dynamic_ncols=True)
-    done: list[dict] = []
+    done: list[dict] = list(preset)
+    result.failed.extend(r["failure"] for r in preset if r["status"] == "failed")
 
     def collect(res: dict) -> None:
         done.append(res)
@@ -599,7 +661,7 @@ def merge_tables(read, results: list[dict], dataset: str, prof: Profile, result:
     fresh = {r["row"]["recording_id"]: r["row"] for r in results if "row" in r}
     merged = [fresh.pop(row["recording_id"], row) for row in cached] + list(fresh.values())
 
-    done = {r["row"]["source_path"] for r in results if "row" in r}
+    done = {r["row"]["source_path"] for r in results if "row" in r} | {r["file"] for r in results if r["status"] == "checked"}
     failures = [f for f in read("failures.json", []) if f["file"] not in done and (exists is None or exists(f["file"]))]
     seen = {f["file"] for f in failures}
     failures += [r["failure"] for r in results if r["status"] == "failed" and r["failure"]["file"] not in seen]

@@ -218,10 +218,17 @@ def inspect(
 
 @app.command()
 def build(
-    dataset: str = typer.Argument(..., help="Catalog id (see 'eegcorpus catalog list')."),
-    raw: str = typer.Option(..., "--raw", help="Folder with the dataset's files in their documented layout, or an fsspec URL (s3://...)."),
+    dataset: str | None = typer.Argument(None, help="Catalog id (see 'eegcorpus catalog list'); leave out with --bids."),
+    raw: str | None = typer.Option(None, "--raw", help="Folder with the dataset's files in their documented layout, or an fsspec URL (s3://...)."),
     out: str = typer.Option(..., "--out", help="The zarr store to create or resume: a folder or an fsspec URL (s3://...)."),
-    profile: str = typer.Option("neuript", "--profile", help="neuript, labram, cbramod, or a .toml/.yaml profile file."),
+    bids: Path | None = typer.Option(None, "--bids", help="Build a BIDS dataset (its root folder) instead of a catalog dataset; needs the bids extra."),
+    name: str | None = typer.Option(None, "--name", help="With --bids: the dataset name in the store (default: its Name, lower case)."),
+    bad_channels: str = typer.Option("drop", "--bad-channels", help="With --bids: drop or keep channels with status=bad in channels.tsv."),
+    positions: str = typer.Option(
+        "template", "--positions", help="With --bids: template (known electrode names keep the template's position) or file (electrodes.tsv wins)."
+    ),
+    line_freq: float | None = typer.Option(None, "--line-freq", help="With --bids: mains frequency where *_eeg.json does not state PowerLineFrequency."),
+    profile: str = typer.Option("neuript", "--profile", help="neuript, labram, cbramod, passthrough (no filter, native rate), or a .toml/.yaml profile file."),
     scheduler: str = typer.Option(
         "auto",
         "--scheduler",
@@ -235,7 +242,8 @@ def build(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     storage_option: list[str] | None = _storage_option(),
 ) -> None:
-    """Build (or resume) the zarr store of one dataset.
+    """Build (or resume) the zarr store of one dataset: a catalog dataset (DATASET --raw FOLDER)
+    or a BIDS dataset (--bids ROOT).
 
     Exit status: 0 when every recording is stored, 3 when some failed (listed in the store's
     failures table; the others are stored), 1 when the build could not run, --strict stopped it or
@@ -245,13 +253,14 @@ def build(
     from eegcorpus.errors import EEGCorpusError
     from eegcorpus.storage import parse_storage_options
 
+    if bids is not None and (dataset is not None or raw is not None):
+        _fail("--bids builds a BIDS dataset: give it without a catalog id and --raw")
+    if bids is None and (dataset is None or raw is None):
+        _fail("give a catalog id and --raw FOLDER, or --bids ROOT")
     try:
         options = parse_storage_options(storage_option)
         subjects = expand_subjects(subjects)
-        result = run_build(
-            dataset,
-            raw,
-            out,
+        common = dict(
             profile=profile,
             scheduler=scheduler,
             workers=workers,
@@ -261,6 +270,14 @@ def build(
             progress=progress,
             storage_options=options,
         )
+        if bids is not None:
+            try:
+                from eegcorpus.bids import build_bids
+            except ImportError as err:
+                _fail(f"--bids needs mne-bids ({err.name} is not installed): pip install 'eegcorpus[bids]'")
+            result = build_bids(bids, out, name=name, bad_channels=bad_channels, positions=positions, line_freq=line_freq, **common)
+        else:
+            result = run_build(dataset, raw, out, **common)
     except (EEGCorpusError, ValueError) as err:
         _fail(" ".join(str(err).split()))
     except OSError as err:  # the store itself cannot be created or locked (permissions, full disk)
@@ -380,6 +397,52 @@ def verify(
             typer.echo(f"  {len(report.stale_staging)} leftover(s) in .staging from interrupted builds (safe to delete)")
     if not report.ok:
         raise typer.Exit(1)
+
+
+@app.command()
+def export(
+    store: str = typer.Argument(..., help="The store: a folder or an fsspec URL."),
+    bids: Path = typer.Option(..., "--bids", help="The BIDS dataset to write (a new folder)."),
+    fmt: str = typer.Option("BrainVision", "--format", help="BrainVision (float32, exact), EDF (16-bit) or EEGLAB."),
+    recordings: list[str] | None = typer.Option(None, "--recording", help="Only this recording id (repeat the option)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Write into an existing, non-empty folder."),
+    storage_option: list[str] | None = _storage_option(),
+) -> None:
+    """Write a store's processed recordings as a BIDS dataset (needs the bids extra)."""
+    from eegcorpus.errors import EEGCorpusError
+    from eegcorpus.storage import parse_storage_options
+    from eegcorpus.store import open_store
+
+    try:
+        from eegcorpus.bids.export import export_bids
+    except ImportError as err:
+        _fail(f"export --bids needs mne-bids ({err.name} is not installed): pip install 'eegcorpus[bids]'")
+    try:
+        opened = open_store(store, storage_options=parse_storage_options(storage_option))
+        result = export_bids(opened, bids, fmt=fmt, recordings=recordings or None, overwrite=overwrite)
+    except (EEGCorpusError, ValueError, FileNotFoundError) as err:
+        _fail(" ".join(str(err).split()))
+    typer.echo(f"{len(result.written)} recordings written as BIDS -> {result.out}")
+
+
+@app.command()
+def report(
+    store: str = typer.Argument(..., help="The store: a folder or an fsspec URL."),
+    out: Path = typer.Option(..., "--out", help="The HTML page to write (one self-contained file)."),
+    storage_option: list[str] | None = _storage_option(),
+) -> None:
+    """Write a quality-control report of a store: one HTML page that opens without a network."""
+    from eegcorpus.errors import EEGCorpusError
+    from eegcorpus.report import write_report
+    from eegcorpus.storage import parse_storage_options
+    from eegcorpus.store import open_store
+
+    try:
+        opened = open_store(store, storage_options=parse_storage_options(storage_option))
+        path = write_report(opened, out)
+    except (EEGCorpusError, ValueError, FileNotFoundError) as err:
+        _fail(" ".join(str(err).split()))
+    typer.echo(f"report -> {path}")
 
 
 @app.command()

@@ -122,6 +122,12 @@ class Recording:
         Channels at another sampling rate, kept apart.
     extra : dict
         Format-specific facts worth keeping (header fields, discontinuity gaps, ...).
+    bad_channels : dict
+        Channels the source marks as bad, ``{name: reason}`` (a BIDS ``channels.tsv`` with
+        ``status=bad``); the pipeline drops or keeps them by its policy.
+    positions : dict
+        Electrode positions the source states, ``{name: (x, y, z)}`` in metres in the head frame
+        (a BIDS ``electrodes.tsv``); the pipeline reconciles them with the template positions.
     """
 
     data: np.ndarray
@@ -136,6 +142,8 @@ class Recording:
     format: str = ""
     aux: list[AuxSignal] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
+    bad_channels: dict[str, str] = field(default_factory=dict)
+    positions: dict[str, tuple[float, float, float]] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.data.ndim != 2:

@@ -1,6 +1,6 @@
 """Channel names, 3D positions and lobes."""
 
-from eegcorpus.channels.lobes import LOBES, lobe_of
+from eegcorpus.channels.lobes import LOBES, lobe_at, lobe_of
 from eegcorpus.channels.names import ALIASES, canonical_name, clean_name, is_known_electrode, split_bipolar
 from eegcorpus.channels.positions import channel_position, channel_positions
 from eegcorpus.channels.template import electrode_table
@@ -14,6 +14,7 @@ __all__ = [
     "clean_name",
     "electrode_table",
     "is_known_electrode",
+    "lobe_at",
     "lobe_of",
     "split_bipolar",
 ]

@@ -73,11 +73,20 @@ def lobe_of(name: str) -> str | None:
     from eegcorpus.channels.positions import channel_position
 
     if split_bipolar(name):
-        midpoint = channel_position(name)
-        names, grid = _named_grid()
-        distances = np.linalg.norm(grid - midpoint, axis=1)
-        nearest = int(np.argmin(distances))
-        if distances[nearest] > _MAX_BIPOLAR_DISTANCE_M:
-            return None
-        return _electrode_lobe(names[nearest])
+        return lobe_at(channel_position(name))
     return _electrode_lobe(canonical_name(name))
+
+
+def lobe_at(position, max_distance_m: float = _MAX_BIPOLAR_DISTANCE_M) -> str | None:
+    """Lobe of the template electrode nearest to a head-frame ``position`` (metres), or None
+    when none lies within ``max_distance_m``: the lobe of a bipolar pair's midpoint, or of an
+    electrode whose name the template does not know but whose position a file states."""
+    position = np.asarray(position, dtype=float)
+    if position.shape != (3,) or not np.all(np.isfinite(position)):
+        return None
+    names, grid = _named_grid()
+    distances = np.linalg.norm(grid - position, axis=1)
+    nearest = int(np.argmin(distances))
+    if distances[nearest] > max_distance_m:
+        return None
+    return _electrode_lobe(names[nearest])

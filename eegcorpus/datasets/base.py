@@ -41,9 +41,12 @@ class Source:
     run: str | None = None
     task: str | None = None
     label: str | None = None
+    acquisition: str | None = None
     #: Other files this recording needs (hypnogram, event table, label file), relative paths.
     companions: dict[str, str] = field(default_factory=dict)
-    #: Reader options for this source (e.g. the MATLAB variable of one trial); JSON-safe values.
+    #: What the adapter knows of this source beyond its layout: reader options (the MATLAB
+    #: variable of one trial), BIDS policies and metadata; JSON-safe values. A change to it
+    #: rebuilds the recording.
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -184,6 +187,15 @@ class DatasetAdapter:
 
     def read(self, raw_root: Path, source: Source) -> Recording:
         return read_recording(Path(raw_root) / source.path)
+
+    def process_options(self, source: Source, rec: Recording) -> dict:
+        """Keyword arguments for :func:`eegcorpus.pipeline.process.process_recording` that this
+        source sets itself (none for a catalog dataset: its card says them)."""
+        return {}
+
+    def attributes(self, source: Source, rec: Recording) -> dict:
+        """Attributes this source adds to its stored recording (none for a catalog dataset)."""
+        return {}
 
     def events(self, source: Source, rec: Recording) -> pd.DataFrame:
         """Events with labels (columns onset, duration, description, label); the file's

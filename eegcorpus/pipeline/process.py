@@ -14,11 +14,24 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from eegcorpus.channels import canonical_name, channel_positions, lobe_of
+from eegcorpus._validate import check_option
+from eegcorpus.channels import canonical_name, channel_positions, lobe_at, lobe_of
 from eegcorpus.errors import EEGCorpusError
 from eegcorpus.pipeline import filters
 from eegcorpus.pipeline.profiles import Profile
 from eegcorpus.recording import Recording
+
+#: What to do with channels the source marks bad (a BIDS ``channels.tsv`` with ``status=bad``).
+BAD_CHANNEL_POLICIES = ("drop", "keep")
+#: Which position a channel gets when the source states one (a BIDS ``electrodes.tsv``):
+#: ``template`` keeps the template's position for every electrode name it knows and takes the
+#: file's only for names it does not know; ``file`` takes the file's wherever it states one.
+POSITION_POLICIES = ("template", "file")
+#: A stated position this far from the template's position of the same name is reported as a
+#: disagreement (in provenance and the log): more than head-size and digitisation scatter
+#: (about 1 cm), about one inter-electrode distance of the 10-10 system, so a mislabelled or
+#: misplaced electrode rather than a different head.
+POSITION_DISAGREEMENT_M = 0.03
 
 
 class ProcessingError(EEGCorpusError):
@@ -52,7 +65,7 @@ def _dropped(name: str, canonical: str, patterns) -> bool:
     return any(fnmatch.fnmatchcase(name.upper(), p.upper()) or fnmatch.fnmatchcase(canonical.upper(), p.upper()) for p in patterns)
 
 
-def select_channels(rec: Recording, profile: Profile, drop=()) -> tuple[list[int], dict]:
+def select_channels(rec: Recording, profile: Profile, drop=(), bad_channels: str = "drop") -> tuple[list[int], dict]:
     """Indices of the channels to keep, and a record of what was dropped and why."""
     keep, dropped = [], {}
     for i, (name, kind) in enumerate(zip(rec.ch_names, rec.ch_types)):
@@ -60,6 +73,8 @@ def select_channels(rec: Recording, profile: Profile, drop=()) -> tuple[list[int
             dropped[name] = f"type {kind}"
         elif _dropped(name, canonical_name(name), drop):
             dropped[name] = "listed in the dataset card's drop_channels"
+        elif name in rec.bad_channels and bad_channels == "drop":
+            dropped[name] = f"marked bad by the source: {rec.bad_channels[name]}"
         else:
             keep.append(i)
     return keep, dropped
@@ -72,6 +87,8 @@ def process_recording(
     line_freq: float | None = None,
     drop_channels=(),
     channel_map: dict[str, str] | None = None,
+    bad_channels: str = "drop",
+    positions: str = "template",
 ) -> ProcessedRecording:
     """Apply ``profile`` to one recording.
 
@@ -89,6 +106,14 @@ def process_recording(
     channel_map : dict | None
         Dataset-specific renames applied before canonicalisation (e.g. Biosemi ``A1`` ->
         ``Fp1``), as ``{file name: electrode name}``.
+    bad_channels : "drop" | "keep"
+        Channels the recording marks bad (``rec.bad_channels``): dropped (named in provenance
+        with the reason), or kept and listed in provenance under ``bad_channels``.
+    positions : "template" | "file"
+        Where a channel's position comes from when the recording states one
+        (``rec.positions``); see :data:`POSITION_POLICIES`. Stated positions more than
+        :data:`POSITION_DISAGREEMENT_M` from the template's are listed in provenance under
+        ``position_disagreements_mm``.
 
     Raises
     ------
@@ -97,12 +122,14 @@ def process_recording(
         ``on_missing_position="raise"``, a recording shorter than the filter needs, or a notch
         asked for without a line frequency.
     """
-    channels = _standardise_channels(rec, profile, drop_channels, channel_map)
+    check_option("bad_channels", bad_channels, BAD_CHANNEL_POLICIES)
+    check_option("positions", positions, POSITION_POLICIES)
+    channels = _standardise_channels(rec, profile, drop_channels, channel_map, bad_channels, positions)
     data = rec.data[channels.keep]
     if not np.all(np.isfinite(data)):
         raise ProcessingError("non-finite samples (NaN or Inf)")
     plan = _FilterPlan.of(profile, rec.sfreq)
-    provenance: dict = {"dropped_channels": channels.dropped, "native_sfreq": rec.sfreq}
+    provenance: dict = {"dropped_channels": channels.dropped, "native_sfreq": rec.sfreq, **channels.notes}
     data = _to_working_rate(data, plan, provenance)
     data = _bandpass(data, plan, provenance)
     data = _notch(data, plan, profile, line_freq, provenance)
@@ -116,7 +143,7 @@ def process_recording(
         canonical=channels.canonical,
         ch_types=[rec.ch_types[i] for i in channels.keep],
         positions=channels.positions,
-        lobes=[lobe_of(n) or "" for n in channels.mapped],
+        lobes=channels.lobes(),
         annotations=rec.annotations.copy(),
         provenance=provenance,
     )
@@ -133,6 +160,10 @@ class _Channels:
     canonical: list[str]
     positions: np.ndarray
     dropped: dict
+    #: Channels placed by the recording's stated position (lobe from the nearest electrode).
+    placed_by_source: set[str] = field(default_factory=set)
+    #: What provenance should say about bad channels and stated positions.
+    notes: dict = field(default_factory=dict)
 
     def select(self, rows: np.ndarray) -> _Channels:
         pick = [int(i) for i in rows]
@@ -143,13 +174,58 @@ class _Channels:
             [self.canonical[i] for i in pick],
             self.positions[pick],
             self.dropped,
+            self.placed_by_source,
+            self.notes,
         )
 
+    def lobes(self) -> list[str]:
+        """Each channel's lobe by its name, or by its position where the source placed a name
+        the template does not know; "" when it has none."""
+        return [
+            (lobe_at(pos) if name in self.placed_by_source and lobe_of(mapped) is None else lobe_of(mapped)) or ""
+            for name, mapped, pos in zip(self.names, self.mapped, self.positions)
+        ]
 
-def _standardise_channels(rec: Recording, profile: Profile, drop_channels, channel_map) -> _Channels:
+
+def _stated_positions(rec: Recording, names: list[str], positions: np.ndarray, has_position: np.ndarray, policy: str) -> tuple[set[str], dict]:
+    """Reconcile the positions a recording states with the template's, in place (see
+    :data:`POSITION_POLICIES`); returns the channels placed by the source and provenance notes."""
+    placed, disagreements = set(), {}
+    for i, name in enumerate(names):
+        stated = rec.positions.get(name)
+        if stated is None or not np.all(np.isfinite(stated)):
+            continue
+        stated = np.asarray(stated, dtype=float)
+        if has_position[i]:
+            distance = float(np.linalg.norm(stated - positions[i]))
+            if distance > POSITION_DISAGREEMENT_M:
+                disagreements[name] = round(distance * 1000, 1)
+            if policy == "template":
+                continue
+        positions[i] = stated
+        has_position[i] = True
+        placed.add(name)
+    notes = {}
+    if placed:
+        notes["positions_from_source"] = sorted(placed)
+    if disagreements:
+        notes["position_disagreements_mm"] = disagreements
+        from eegcorpus.log import logger
+
+        worst = max(disagreements, key=disagreements.get)
+        logger.warning(
+            f"{rec.source}: {len(disagreements)} stated electrode position(s) lie more than {POSITION_DISAGREEMENT_M * 1000:.0f} mm "
+            f"from the template's (worst {worst}: {disagreements[worst]} mm); the {policy} position is stored"
+        )
+    return placed, notes
+
+
+def _standardise_channels(
+    rec: Recording, profile: Profile, drop_channels, channel_map, bad_channels: str = "drop", position_policy: str = "template"
+) -> _Channels:
     """Select the profile's channels, map names to electrodes and give them positions, under the
     profile's rule for channels without one."""
-    keep, dropped = select_channels(rec, profile, drop_channels)
+    keep, dropped = select_channels(rec, profile, drop_channels, bad_channels)
     if not keep:
         raise ProcessingError(f"no channel of type {'/'.join(profile.channel_types)} left after dropping {len(dropped)}")
     names = [rec.ch_names[i] for i in keep]
@@ -159,7 +235,11 @@ def _standardise_channels(rec: Recording, profile: Profile, drop_channels, chann
     if duplicates:
         raise ProcessingError(f"several channels map to the same electrode: {', '.join(duplicates)}")
     positions, has_position = channel_positions(mapped, on_missing="nan")
-    channels = _Channels(keep, names, mapped, canonical, positions, dropped)
+    placed, notes = _stated_positions(rec, names, positions, has_position, position_policy) if rec.positions else (set(), {})
+    kept_bad = [n for n in names if n in rec.bad_channels]
+    if kept_bad:
+        notes["bad_channels"] = {n: rec.bad_channels[n] for n in kept_bad}
+    channels = _Channels(keep, names, mapped, canonical, positions, dropped, placed, notes)
     if has_position.all() or profile.on_missing_position == "nan":
         return channels
     missing = [n for n, ok in zip(names, has_position) if not ok]

@@ -121,6 +121,14 @@ BUILTIN_PROFILES: dict[str, Profile] = {
         sfreq=200.0,
         description="CBraMod (TUH pretraining): 0.3-75 Hz band-pass, 60 Hz notch, 200 Hz, microvolts",
     ),
+    "passthrough": Profile(
+        name="passthrough",
+        l_freq=None,
+        h_freq=None,
+        notch=None,
+        sfreq=None,
+        description="No filter, no notch, the native rate: stores signals as they are (e.g. a store exported to BIDS, built again)",
+    ),
 }
 
 

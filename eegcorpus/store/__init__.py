@@ -39,6 +39,7 @@ INDEX_COLUMNS = (
     "session",
     "run",
     "task",
+    "acquisition",
     "label",
     "source_path",
     "source_sha256",
@@ -53,7 +54,10 @@ INDEX_COLUMNS = (
     "profile",
     "profile_digest",
     "pipeline_version",
+    "participant",
 )
+#: Index columns added after the first stores were written: rows of older stores lack them.
+LATER_INDEX_COLUMNS = ("acquisition", "participant")
 
 
 def read_json(path: Path, default):
@@ -133,9 +137,17 @@ class Store:
 
     @cached_property
     def index(self) -> pd.DataFrame:
-        """One row per recording, indexed by recording id (see :data:`INDEX_COLUMNS`)."""
+        """One row per recording, indexed by recording id (see :data:`INDEX_COLUMNS`).
+
+        The ``participant`` column holds the recording's row of a BIDS ``participants.tsv``
+        (a dict, or None); each of its fields is also a column of its own, ``participant_<field>``
+        (``participant_age``, ``participant_sex``...).
+        """
         rows = rebuild_index_rows(self.storage, self.storage.read_json(f"{TABLES}/recordings.json", []))
         frame = pd.DataFrame(rows, columns=("recording_id",) + INDEX_COLUMNS)
+        fields = sorted({key for row in rows for key in (row.get("participant") or {})})
+        for key in fields:
+            frame[f"participant_{key}"] = [(row.get("participant") or {}).get(key) for row in rows]
         return frame.set_index("recording_id").sort_index()
 
     def refresh(self) -> Store:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from eegcorpus.storage import Storage, storage_for
-from eegcorpus.store import INDEX_COLUMNS
+from eegcorpus.store import INDEX_COLUMNS, LATER_INDEX_COLUMNS
 from eegcorpus.store.writer import GROUP_METADATA, MANIFEST, METADATA_DIGEST, RECORDINGS, TABLES, metadata_digest
 
 
@@ -106,7 +106,7 @@ def verify_store(path: str | Path | Storage, decode: bool = True, storage_option
     for rid in sorted(listed - set(on_disk)):
         report.index_problems.append(f"{rid}: in tables/recordings.json but not in recordings/")
     for row in rows:
-        missing = [c for c in INDEX_COLUMNS if c not in row]
+        missing = [c for c in INDEX_COLUMNS if c not in row and c not in LATER_INDEX_COLUMNS]
         if missing:
             report.index_problems.append(f"{row.get('recording_id')}: index row lacks {', '.join(missing)}")
     report.stale_staging = storage.staging_entries()
