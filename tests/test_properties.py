@@ -285,3 +285,19 @@ def test_verify_names_the_recording_of_any_flipped_bit(small_store, data):
         target.write_bytes(bytes(content))
         report = verify_store(copy)
         assert not report.ok and list(report.damaged) == [rid], (target.relative_to(copy), at, bit, report.damaged)
+
+
+def test_verify_finds_a_flipped_bit_in_the_metadata_digests_own_key(small_store, tmp_path):
+    """The digest covers every attribute but itself: "metadata_sha256" turned into
+    "letadata_sha256" by one bit must still be found (the draw that found this gap)."""
+    from eegcorpus.store.verify import verify_store
+    from eegcorpus.store.writer import METADATA_DIGEST
+
+    copy = tmp_path / "store"
+    shutil.copytree(small_store, copy)
+    target = copy / "recordings" / "generated.a" / "zarr.json"
+    content = target.read_bytes()
+    at = content.index(f'"{METADATA_DIGEST}"'.encode()) + 1
+    target.write_bytes(content[:at] + bytes([content[at] ^ 1]) + content[at + 1 :])
+    report = verify_store(copy)
+    assert report.damaged == {"generated.a": ["zarr.json: the key of the metadata digest is damaged"]}

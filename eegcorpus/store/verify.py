@@ -41,6 +41,12 @@ class VerifyReport:
         }
 
 
+def _one_bit_apart(a: str, b: str) -> bool:
+    """Whether two names differ in exactly one bit of their UTF-8 bytes."""
+    x, y = a.encode(), b.encode()
+    return len(x) == len(y) and sum(bin(p ^ q).count("1") for p, q in zip(x, y)) == 1
+
+
 def verify_recording(storage: Storage | Path | str, recording_id: str | None = None, decode: bool = True) -> list[str]:
     """Problems found in one published recording (an empty list when it is intact).
 
@@ -63,9 +69,12 @@ def verify_recording(storage: Storage | Path | str, recording_id: str | None = N
     if not isinstance(manifest, dict):
         return ["no manifest in the group metadata (incomplete or not written by eegcorpus)"]
     problems = []
-    # Recordings written before the digest existed have none; their files are still checked.
+    # Recordings written before the digest existed have none; their files are still checked. The
+    # digest covers every attribute but itself, so damage to its own key is looked for apart.
     if METADATA_DIGEST in attrs and attrs[METADATA_DIGEST] != metadata_digest(meta):
         problems.append(f"{GROUP_METADATA}: attributes differ from the ones written (damaged)")
+    elif METADATA_DIGEST not in attrs and any(_one_bit_apart(key, METADATA_DIGEST) for key in attrs):
+        problems.append(f"{GROUP_METADATA}: the key of the metadata digest is damaged")
     if attrs.get("recording_id") != recording_id:
         problems.append(f"recording_id attribute {attrs.get('recording_id')!r} differs from the folder name")
     present = set(storage.list_files(prefix))
