@@ -22,7 +22,8 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
-# The main job: build the EEGMMIDB subject-1 store with the NeurIPT profile and print its stats.
+# The main job: build the EEGMMIDB subject-1 store with the NeurIPT profile, print its stats and
+# write its QC report (out/stores/eegmmidb-report.html).
 # Uses ../shared/data/eegmmidb when present, otherwise downloads subject 1 from PhysioNet.
 demo: $(STAMP)
 	@raw="$(DATA)/eegmmidb"; \
@@ -31,7 +32,8 @@ demo: $(STAMP)
 		$(BIN)/eegcorpus fetch eegmmidb --subjects 1 --out "$$raw" || exit 1; \
 	fi; \
 	$(BIN)/eegcorpus build eegmmidb --raw "$$raw" --subjects 1 --out out/stores/eegmmidb --profile neuript \
-		&& $(BIN)/eegcorpus stats out/stores/eegmmidb --plots out/stores/eegmmidb-plots
+		&& $(BIN)/eegcorpus stats out/stores/eegmmidb --plots out/stores/eegmmidb-plots \
+		&& $(BIN)/eegcorpus report out/stores/eegmmidb --out out/stores/eegmmidb-report.html
 
 # The suite, then lint and the format check. pytest exits 5 when it collects no test; that is
 # not a failure of the suite.
