@@ -47,6 +47,7 @@ def main(argv=None) -> int:
     parser.add_argument("tests", nargs="+", help="test files (or node ids) that cover it")
     parser.add_argument("--work", type=Path, default=None, help="copy of the tree to run in (default: a new temporary folder)")
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--hang-after", type=float, default=120.0, help="seconds after which a mutant's worker is stopped as hung (default 120)")
     args = parser.parse_args(argv)
     if not (REPO / args.module).is_file():
         parser.error(f"no such module: {args.module}")
@@ -74,7 +75,10 @@ def main(argv=None) -> int:
     pyproject.write_text(pyproject.read_text() + "\n" + "\n".join(config) + "\n")
     env = os.environ | {"EEGCORPUS_SHARED_DATA": os.environ.get("EEGCORPUS_SHARED_DATA", str(REPO.parent / "shared" / "data"))}
     mutmut = [sys.executable, "-m", "mutmut"]
-    subprocess.run([*mutmut, "run", "--max-children", str(args.max_children)], cwd=work, env=env, check=True, stdout=subprocess.DEVNULL)
+    run = subprocess.Popen([*mutmut, "run", "--max-children", str(args.max_children)], cwd=work, env=env, stdout=subprocess.DEVNULL)
+    stopped = _stop_hung_workers(run, args.hang_after)
+    if run.returncode:
+        raise subprocess.CalledProcessError(run.returncode, run.args)
     listing = subprocess.run([*mutmut, "results", "--all", "true"], cwd=work, env=env, check=True, capture_output=True, text=True).stdout
     outcomes = collections.Counter()
     for line in listing.splitlines():
@@ -85,7 +89,54 @@ def main(argv=None) -> int:
         if outcome != "killed":
             print(f"{outcome:10s} {name}")
     print(f"{args.module}: " + ", ".join(f"{n} {k}" for k, n in outcomes.most_common()) + f" (work folder {work})")
+    if stopped:
+        print(f"{stopped} worker(s) ran past {args.hang_after:g} s and were stopped (listed above as 'segfault'): mutants whose loop never ends, caught")
     return 0
+
+
+def _ancestry(pid: int) -> tuple[float, list[int]]:
+    """A process's age in seconds and its parents, nearest first (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    started = int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    with open("/proc/uptime") as fh:
+        age = float(fh.read().split()[0]) - started
+    parents, parent = [], int(fields[1])
+    while parent > 1:
+        parents.append(parent)
+        with open(f"/proc/{parent}/stat") as fh:
+            parent = int(fh.read().rsplit(")", 1)[1].split()[1])
+    return age, parents
+
+
+def _stop_hung_workers(run: subprocess.Popen, hang_after: float) -> int:
+    """Wait for mutmut, killing any mutant worker older than ``hang_after`` seconds.
+
+    mutmut's own timeout does not reach the workers its fork server starts (seen with
+    ``while True`` loops that a mutant made endless: they ran until stopped by hand). A worker
+    is a grandchild of mutmut's process (main -> fork server -> worker); killed, it is reported
+    as "segfault", which counts as caught.
+    """
+    import signal
+    import time
+
+    stopped = 0
+    while run.poll() is None:
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                age, parents = _ancestry(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue  # gone meanwhile
+            if len(parents) >= 2 and parents[1] == run.pid and age > hang_after:
+                try:
+                    os.kill(int(entry), signal.SIGKILL)
+                    stopped += 1
+                except ProcessLookupError:
+                    pass
+        time.sleep(5)
+    return stopped
 
 
 if __name__ == "__main__":

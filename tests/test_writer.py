@@ -111,7 +111,7 @@ def test_int16_signal_metadata_is_what_xarray_decodes(tmp_path):
     assert (shard, inner) == ([3, 1024], [3, 256])
     blosc = meta["codecs"][0]["configuration"]["codecs"][-1]
     assert blosc["name"] == "blosc" and blosc["configuration"]["cname"] == "zstd" and blosc["configuration"]["clevel"] == 3
-    assert blosc["configuration"]["shuffle"] == "shuffle"
+    assert blosc["configuration"]["shuffle"] == "shuffle" and blosc["configuration"]["typesize"] == 2
 
 
 def test_a_shard_holds_at_most_64_chunks(tmp_path):
@@ -146,6 +146,8 @@ def test_float32_storage_keeps_the_values_and_a_readable_fill(tmp_path):
     folder, _ = _written(tmp_path, data, profile=Profile(name="f", storage="float32"))
     meta = _meta(folder / "signal" / "zarr.json")
     assert meta["data_type"] == "float32" and "scale_factor" not in meta["attributes"]
+    # xarray reads a float _FillValue in zarr v3 as the base64 of a little-endian double: NaN
+    assert meta["attributes"]["_FillValue"] == "AAAAAAAA+H8="
     ds = xr.open_zarr(folder, consolidated=False, zarr_format=3)
     np.testing.assert_array_equal(ds["signal"].values, data)
 
@@ -162,6 +164,10 @@ def test_channel_coordinates_are_stored_in_order(tmp_path):
     assert list(ds["lobe"].values) == processed.lobes
     np.testing.assert_array_equal(np.stack([ds[c].values for c in "xyz"], axis=1), processed.positions)
     assert ds["x"].dtype == np.float64
+    for name in ("ch_name", "ch_name_orig", "ch_type", "x", "y", "z", "lobe"):
+        assert ds[name].dims == ("channel",)
+        meta = _meta(folder / name / "zarr.json")
+        assert meta["data_type"] == ("float64" if name in "xyz" else "string"), name
 
 
 def test_the_manifest_and_digest_describe_every_file(tmp_path):
@@ -197,9 +203,10 @@ def test_init_store_writes_the_root_with_its_format_marker_once(tmp_path):
     init_store(root)
     assert _meta(root / GROUP_METADATA) == {"zarr_format": 3, "node_type": "group", "attributes": {"eegcorpus_store_format": STORE_FORMAT_VERSION}}
     assert _meta(root / "recordings" / GROUP_METADATA) == {"zarr_format": 3, "node_type": "group", "attributes": {}}
-    (root / GROUP_METADATA).write_text(json.dumps({"zarr_format": 3, "node_type": "group", "attributes": {"mine": 1}}))
-    init_store(root)  # an existing root is left as it is
-    assert _meta(root / GROUP_METADATA)["attributes"] == {"mine": 1}
+    for folder in (root, root / "recordings"):
+        (folder / GROUP_METADATA).write_text(json.dumps({"zarr_format": 3, "node_type": "group", "attributes": {"mine": 1}}))
+    init_store(root)  # existing groups are left as they are
+    assert _meta(root / GROUP_METADATA)["attributes"] == _meta(root / "recordings" / GROUP_METADATA)["attributes"] == {"mine": 1}
 
 
 def test_write_recording_publishes_under_recordings_and_refuses_bad_ids(tmp_path):
@@ -212,3 +219,17 @@ def test_write_recording_publishes_under_recordings_and_refuses_bad_ids(tmp_path
     with pytest.raises(ValueError, match="recording_id"):
         write_recording(tmp_path / "store", "../escape", processed, {"recording_id": "../escape", "quantum_uv": 0.1}, Profile(name="t"))
     assert not (tmp_path / "escape").exists()
+
+
+def test_attributes_become_plain_json(tmp_path):
+    """numpy values become numbers and lists; anything else JSON cannot hold becomes its text."""
+    from pathlib import PurePosixPath
+
+    from eegcorpus.store.writer import _json_safe
+
+    assert _json_safe({"a": np.float32(1.5), "b": np.arange(2), "c": PurePosixPath("raw/x.edf"), "d": [np.int16(3)]}) == {
+        "a": 1.5,
+        "b": [0, 1],
+        "c": "raw/x.edf",
+        "d": [3],
+    }
