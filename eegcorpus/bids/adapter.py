@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from eegcorpus._validate import check_option
-from eegcorpus.datasets.base import Source
+from eegcorpus.datasets.base import Source, unlabelled_events
 from eegcorpus.errors import EEGCorpusError, ReaderError
 from eegcorpus.pipeline.process import BAD_CHANNEL_POLICIES, POSITION_POLICIES
 from eegcorpus.recording import Recording
@@ -263,24 +263,26 @@ class BIDSAdapter:
         if "sidecar" not in source.companions:
             expected = path.with_name(rel.name.rsplit(".", 1)[0] + ".json")
             raise ReaderError(expected, "missing sidecar: BIDS requires an *_eeg.json beside each EEG recording (or above it, inherited)")
-        channels_tsv = source.companions.get("channels")
+        channels_tsv = root / source.companions["channels"] if "channels" in source.companions else None
+        table = _channels_table(channels_tsv) if channels_tsv else []
+        listed = [row.get("name", "") for row in table]
         with quiet_mne(), _readable_root(root, rel, source.extra.get("participants_unreadable", False)) as read_root:
             try:
                 raw = read_raw_bids(_bids_path(read_root, rel), on_ch_mismatch="raise", verbose="error")
             except RuntimeError as err:
                 if "mismatch" in str(err).lower() and channels_tsv:
-                    raise ReaderError(root / channels_tsv, _mismatch(root / channels_tsv, path)) from None
+                    raise ReaderError(channels_tsv, _mismatch(listed, _file_channels(path), path.name)) from None
                 raise ReaderError(path, str(err)) from None
             except (ValueError, KeyError, OSError) as err:
                 raise ReaderError(path, f"{type(err).__name__}: {err}") from None
-            if channels_tsv and [row.get("name") for row in _channels_table(root / channels_tsv)] != raw.ch_names:
+            if channels_tsv and listed != raw.ch_names:
                 # BIDS: channels.tsv lists every channel of the data file, in its order
                 # (mne-bids accepts a table that leaves channels out).
-                raise ReaderError(root / channels_tsv, _mismatch(root / channels_tsv, path))
+                raise ReaderError(channels_tsv, _mismatch(listed, raw.ch_names, path.name))
             rec = recording_from_raw(raw, path, f"bids-{EEG_FORMATS[rel.suffix]}")  # samples are read here
         if raw.info.get("line_freq"):
             rec.extra["line_freq"] = float(raw.info["line_freq"])
-        rec.bad_channels = _bad_channels(root / channels_tsv, raw.info["bads"]) if channels_tsv else {n: "status=bad" for n in raw.info["bads"]}
+        rec.bad_channels = _bad_channels(table, raw.info["bads"])
         rec.positions, frame = _head_positions(raw)
         if frame not in (None, _MNE_FRAME_HEAD):
             rec.extra["positions_not_used"] = f"electrodes.tsv positions are in the {frame} frame, which cannot be converted to the head frame"
@@ -298,10 +300,7 @@ class BIDSAdapter:
     def events(self, source: Source, rec: Recording):
         """``events.tsv`` (``trial_type`` as the description), as mne-bids turns it into
         annotations; no card, so no labels."""
-        import pandas as pd
-
-        ann = rec.annotations
-        return pd.DataFrame({"onset": ann["onset"], "duration": ann["duration"], "description": ann["description"], "label": [None] * len(ann)})
+        return unlabelled_events(rec)
 
 
 @contextlib.contextmanager
@@ -328,25 +327,31 @@ def _channels_table(path: Path) -> list[dict]:
     return [dict(zip(header, cells)) for cells in lines[1:]]
 
 
-def _mismatch(channels_tsv: Path, data_file: Path) -> str:
-    """Why ``channels.tsv`` does not describe the data file: counts and the first difference."""
+def _file_channels(data_file: Path) -> list[str] | None:
+    """The channel names in a data file's header, or None when it cannot be read."""
     import mne
 
-    listed = [row.get("name", "") for row in _channels_table(channels_tsv)]
     try:
         with mne.utils.use_log_level("ERROR"):
-            in_file = mne.io.read_raw(data_file, preload=False, verbose="error").ch_names
-    except Exception:  # the data file itself is unreadable: say what channels.tsv says
-        return f"does not match the channels of {data_file.name}, which cannot be read"
+            return mne.io.read_raw(data_file, preload=False, verbose="error").ch_names
+    except Exception:  # the data file itself is unreadable: the message says so
+        return None
+
+
+def _mismatch(listed: list[str], in_file: list[str] | None, data_name: str) -> str:
+    """Why ``channels.tsv`` does not describe the data file: counts and the first difference."""
+    if in_file is None:
+        return f"does not match the channels of {data_name}, which cannot be read"
     first = next((f"{a!r} listed where the file has {b!r}" for a, b in zip(listed, in_file) if a != b), None)
     if first is None:
         first = f"{len(listed)} channels listed, {len(in_file)} in the file"
-    return f"does not match {data_file.name}: {len(listed)} channels listed, {len(in_file)} in the file; {first}"
+    return f"does not match {data_name}: {len(listed)} channels listed, {len(in_file)} in the file; {first}"
 
 
-def _bad_channels(channels_tsv: Path, bads: list[str]) -> dict[str, str]:
-    """``{name: reason}`` for the channels marked bad, with ``status_description`` where given."""
-    described = {row.get("name"): row.get("status_description", "n/a") for row in _channels_table(channels_tsv)}
+def _bad_channels(table: list[dict], bads: list[str]) -> dict[str, str]:
+    """``{name: reason}`` for the channels marked bad, with channels.tsv's ``status_description``
+    where it gives one."""
+    described = {row.get("name"): row.get("status_description", "n/a") for row in table}
     out = {}
     for name in bads:
         note = described.get(name)

@@ -12,7 +12,6 @@ rows; ``scans.tsv`` names each file's recording id. The dataset is a BIDS deriva
 from __future__ import annotations
 
 import json
-import logging
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -21,8 +20,7 @@ from pathlib import Path
 
 from eegcorpus._validate import check_option
 from eegcorpus.errors import EEGCorpusError
-
-logger = logging.getLogger("eegcorpus")
+from eegcorpus.log import logger
 
 #: Formats mne-bids writes from data in memory. BrainVision (the default) stores float32
 #: microvolts, so the stored int16 steps come back exactly; EDF stores 16-bit integers scaled
@@ -49,12 +47,9 @@ def _label(text) -> str:
 @cache
 def _template_fiducials():
     """Nasion, LPA and RPA of the electrode template, in the head frame (metres)."""
-    import mne
-    from mne.channels.montage import transform_to_head
+    from eegcorpus.channels._make_position_table import standard_head_montage
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        positions = transform_to_head(mne.channels.make_standard_montage("standard_1005")).get_positions()
+    positions = standard_head_montage().get_positions()
     return positions["nasion"], positions["lpa"], positions["rpa"]
 
 

@@ -15,15 +15,20 @@ from pathlib import Path
 TABLE = Path(__file__).with_name("standard_1005.tsv")
 
 
-def head_frame_positions() -> dict[str, tuple[float, float, float]]:
-    """MNE ``standard_1005`` electrode positions transformed to the head frame (metres)."""
+def standard_head_montage():
+    """MNE's ``standard_1005`` montage transformed to the head frame (electrodes and fiducials)."""
     import mne
     from mne.channels.montage import transform_to_head
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # the montage rename
         montage = mne.channels.make_standard_montage("standard_1005")
-    positions = transform_to_head(montage).get_positions()["ch_pos"]
+    return transform_to_head(montage)
+
+
+def head_frame_positions() -> dict[str, tuple[float, float, float]]:
+    """MNE ``standard_1005`` electrode positions transformed to the head frame (metres)."""
+    positions = standard_head_montage().get_positions()["ch_pos"]
     return {name: tuple(float(v) for v in xyz) for name, xyz in positions.items()}
 
 

@@ -200,8 +200,13 @@ class DatasetAdapter:
     def events(self, source: Source, rec: Recording) -> pd.DataFrame:
         """Events with labels (columns onset, duration, description, label); the file's
         annotations with no label by default."""
-        ann = rec.annotations
-        return pd.DataFrame({"onset": ann["onset"], "duration": ann["duration"], "description": ann["description"], "label": [None] * len(ann)})
+        return unlabelled_events(rec)
+
+
+def unlabelled_events(rec: Recording) -> pd.DataFrame:
+    """A recording's annotations as events (onset, duration, description) with no label."""
+    ann = rec.annotations
+    return pd.DataFrame({"onset": ann["onset"], "duration": ann["duration"], "description": ann["description"], "label": [None] * len(ann)})
 
 
 def _num(value: str | None) -> str | None:

@@ -17,6 +17,7 @@ import pandas as pd
 from eegcorpus._validate import check_option
 from eegcorpus.channels import canonical_name, channel_positions, lobe_at, lobe_of
 from eegcorpus.errors import EEGCorpusError
+from eegcorpus.log import logger
 from eegcorpus.pipeline import filters
 from eegcorpus.pipeline.profiles import Profile
 from eegcorpus.recording import Recording
@@ -210,8 +211,6 @@ def _stated_positions(rec: Recording, names: list[str], positions: np.ndarray, h
         notes["positions_from_source"] = sorted(placed)
     if disagreements:
         notes["position_disagreements_mm"] = disagreements
-        from eegcorpus.log import logger
-
         worst = max(disagreements, key=disagreements.get)
         logger.warning(
             f"{rec.source}: {len(disagreements)} stated electrode position(s) lie more than {POSITION_DISAGREEMENT_M * 1000:.0f} mm "
