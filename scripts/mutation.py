@@ -13,6 +13,7 @@ Usage::
 
     python scripts/mutation.py neuript/masking.py tests/test_masking.py
     python scripts/mutation.py eegcorpus/readers/edf.py tests/test_edf.py --work /tmp/mutation-edf
+    python scripts/mutation.py neuript/finetune.py tests/test_finetune.py --only "neuript.finetune.x_train_full__*"
 
 Prints mutmut's result line per mutant that was not killed, then the counts per outcome.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import fnmatch
 import os
 import shutil
 import subprocess
@@ -47,10 +49,28 @@ def main(argv=None) -> int:
     parser.add_argument("tests", nargs="+", help="test files (or node ids) that cover it")
     parser.add_argument("--work", type=Path, default=None, help="copy of the tree to run in (default: a new temporary folder)")
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="run only the mutants whose names match (fnmatch, repeatable; names look like 'neuript.finetune.x_train_full__mutmut_3'): "
+        "a module whose tests are slow, scoped to the functions that carry its guarantees",
+    )
     parser.add_argument("--hang-after", type=float, default=120.0, help="seconds after which a mutant's worker is stopped as hung (default 120)")
+    parser.add_argument(
+        "--recheck",
+        action="store_true",
+        help="no new run: take the survivors of the finished run in --work and run today's versions of the named tests against each "
+        "(after tests were added for them)",
+    )
     args = parser.parse_args(argv)
     if not (REPO / args.module).is_file():
         parser.error(f"no such module: {args.module}")
+    if args.recheck:
+        if args.work is None or not (args.work / "mutants").is_dir():
+            parser.error("--recheck needs --work: the folder of a finished run")
+        return _recheck(args.work, args.tests, args.only, args.hang_after)
     work = args.work or Path(tempfile.mkdtemp(prefix="mutation-"))
     if work.exists() and any(work.iterdir()):
         shutil.rmtree(work)
@@ -75,7 +95,7 @@ def main(argv=None) -> int:
     pyproject.write_text(pyproject.read_text() + "\n" + "\n".join(config) + "\n")
     env = os.environ | {"EEGCORPUS_SHARED_DATA": os.environ.get("EEGCORPUS_SHARED_DATA", str(REPO.parent / "shared" / "data"))}
     mutmut = [sys.executable, "-m", "mutmut"]
-    run = subprocess.Popen([*mutmut, "run", "--max-children", str(args.max_children)], cwd=work, env=env, stdout=subprocess.DEVNULL)
+    run = subprocess.Popen([*mutmut, "run", "--max-children", str(args.max_children), *args.only], cwd=work, env=env, stdout=subprocess.DEVNULL)
     stopped = _stop_hung_workers(run, args.hang_after)
     if run.returncode:
         raise subprocess.CalledProcessError(run.returncode, run.args)
@@ -83,7 +103,7 @@ def main(argv=None) -> int:
     outcomes = collections.Counter()
     for line in listing.splitlines():
         name, _, outcome = line.strip().rpartition(": ")
-        if not name:
+        if not name or (args.only and not any(fnmatch.fnmatch(name, pattern) for pattern in args.only)):
             continue
         outcomes[outcome] += 1
         if outcome != "killed":
@@ -91,6 +111,37 @@ def main(argv=None) -> int:
     print(f"{args.module}: " + ", ".join(f"{n} {k}" for k, n in outcomes.most_common()) + f" (work folder {work})")
     if stopped:
         print(f"{stopped} worker(s) ran past {args.hang_after:g} s and were stopped (listed above as 'segfault'): mutants whose loop never ends, caught")
+    return 0
+
+
+def _recheck(work: Path, tests: list[str], only: list[str], hang_after: float) -> int:
+    """Run the current tests against each survivor of the run in ``work``; print what still
+    survives. A run past ``hang_after`` seconds is stopped and counts as caught (a mutant that
+    turned a refusal into an endless computation)."""
+    mutants = work / "mutants"
+    shutil.copytree(REPO / "tests", mutants / "tests", dirs_exist_ok=True)  # today's tests, beside the mutated code
+    env = os.environ | {"EEGCORPUS_SHARED_DATA": os.environ.get("EEGCORPUS_SHARED_DATA", str(REPO.parent / "shared" / "data"))}
+    listing = subprocess.run([sys.executable, "-m", "mutmut", "results"], cwd=work, env=env, check=True, capture_output=True, text=True).stdout
+    survivors = [line.strip().rpartition(": ")[0] for line in listing.splitlines() if line.strip().endswith(": survived")]
+    survivors = [name for name in survivors if not only or any(fnmatch.fnmatch(name, pattern) for pattern in only)]
+    still = []
+    for name in survivors:
+        try:
+            outcome = subprocess.run(
+                [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
+                cwd=mutants,
+                env=env | {"MUTANT_UNDER_TEST": name},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=hang_after,
+            )
+        except subprocess.TimeoutExpired:
+            print(f"hung       {name} (stopped after {hang_after:g} s: caught)")
+            continue
+        if outcome.returncode == 0:
+            still.append(name)
+            print(f"survived   {name}")
+    print(f"{len(survivors)} survivors rechecked: {len(survivors) - len(still)} killed by the current tests, {len(still)} still survive")
     return 0
 
 

@@ -323,6 +323,68 @@ def test_early_stopping_keeps_the_best_state_and_stops_after_patience():
     assert not any(without_validation.update(s, layer, {}) for s in (2.0, 1.0, 0.0))  # never stops
 
 
+def _linear_probe(features, labels, train, val, seed=0, **overrides):
+    """``train_linear`` of a tiny model's head on given features; returns the model, state and
+    history."""
+    from neuript.finetune import build_model, train_linear
+    from neuript.tasks import get_task
+
+    task = get_task("mental_arithmetic")
+    settings = FinetuneSettings(
+        task="mental_arithmetic", stores=["unused"], out="unused", mode="linear", config_overrides=TINY, baselines=False, **({"epochs": 6} | overrides)
+    )
+    model = build_model(settings, task.n_classes, seed=0)
+    state, history = train_linear(model, task, features, labels, train, val, settings, seed)
+    return model, state, history
+
+
+def test_linear_probing_on_fixed_features():
+    """The linear probe's own rules, on generated features (a maths test: how it learns from
+    real windows is tests/test_learning.py): standardisation by the training windows' own
+    statistics per feature, the rate and weight decay it is given, its loss against a hand-written
+    Bal-BCE, early stopping on validation, and seeds."""
+    from neuript.finetune import build_model
+
+    rng = np.random.default_rng(0)
+    width = build_model(FinetuneSettings(task="mental_arithmetic", stores=["x"], out="x", config_overrides=TINY), 1, 0).head.linear.in_features
+    labels = np.repeat([0, 1, 0], [40, 20, 40]).astype(np.int64)
+    features = (rng.normal(3.0, rng.uniform(0.5, 4.0, width), (100, width)) + 0.8 * labels[:, None]).astype(np.float32)
+    train, val, none = np.arange(60), np.arange(60, 100), np.array([], dtype=int)
+    labels[60:] = rng.integers(0, 2, 40)  # validation that cannot be learnt: early stopping acts
+
+    model, state, history = _linear_probe(features, labels, train, none)
+    np.testing.assert_allclose(model.head.norm.running_mean.numpy(), features[train].mean(0), rtol=1e-5)
+    np.testing.assert_allclose(model.head.norm.running_var.numpy(), features[train].astype(np.float64).var(0, ddof=1), rtol=1e-4)
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4, 5, 6] and history[-1]["best"]  # no validation: the last epoch
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    _, again, _ = _linear_probe(features, labels, train, none)
+    assert all(torch.equal(state[k], again[k]) for k in state)  # the same seed, the same head
+    _, other, _ = _linear_probe(features, labels, train, none, seed=1)
+    assert not torch.equal(state["linear.weight"], other["linear.weight"])
+
+    # the rate it is given: at 0 nothing moves; the loss is the Bal-BCE of the untrained head
+    # (K = 0.3, smoothing 0.1, one batch) written out by hand
+    model, still, history = _linear_probe(features, labels, train, none, lr=0.0, batch_size=64, epochs=1, prior_scale=0.3, label_smoothing=0.1)
+    assert torch.equal(still["linear.weight"], model.head.linear.weight)
+    with torch.no_grad():
+        z = model.head.classify(torch.from_numpy(features[train])).numpy()[:, 0].astype(np.float64)
+    y, k, eps = labels[train], 0.3, 0.1
+    z = z + k * np.log(np.mean(y == 1) / np.mean(y == 0))
+    target = y * (1 - eps) + eps / 2
+    expected = np.mean(np.maximum(z, 0) - z * target + np.log1p(np.exp(-np.abs(z))))
+    assert history[0]["train_loss"] == pytest.approx(expected, rel=1e-5)
+
+    # weight decay it is given shrinks the head
+    _, free, _ = _linear_probe(features, labels, train, none, lr=1e-2, weight_decay=0.0, epochs=20)
+    _, decayed, _ = _linear_probe(features, labels, train, none, lr=1e-2, weight_decay=30.0, epochs=20)
+    assert decayed["linear.weight"].norm() < 0.5 * free["linear.weight"].norm()
+
+    # with validation windows: stops `patience` epochs after the best
+    _, _, history = _linear_probe(features, labels, train, val, epochs=100, patience=3)
+    best = max(h["epoch"] for h in history if h.get("best"))
+    assert len(history) == best + 3 < 100
+
+
 def test_the_command_line_without_options_runs_the_recipe(monkeypatch, tmp_path):
     """``neuript finetune --task T --store S --split paper --out RUN`` uses RECIPES (docs/finetune.md)."""
     from typer.testing import CliRunner
