@@ -93,7 +93,7 @@ def main(argv=None) -> int:
         f'also_copy = ["docs", "catalog", "scripts", "{Path(args.module).parts[0]}"]',
     ]
     pyproject.write_text(pyproject.read_text() + "\n" + "\n".join(config) + "\n")
-    env = os.environ | {"EEGCORPUS_SHARED_DATA": os.environ.get("EEGCORPUS_SHARED_DATA", str(REPO.parent / "shared" / "data"))}
+    env = _environment()
     mutmut = [sys.executable, "-m", "mutmut"]
     run = subprocess.Popen([*mutmut, "run", "--max-children", str(args.max_children), *args.only], cwd=work, env=env, stdout=subprocess.DEVNULL)
     stopped = _stop_hung_workers(run, args.hang_after)
@@ -103,7 +103,7 @@ def main(argv=None) -> int:
     outcomes = collections.Counter()
     for line in listing.splitlines():
         name, _, outcome = line.strip().rpartition(": ")
-        if not name or (args.only and not any(fnmatch.fnmatch(name, pattern) for pattern in args.only)):
+        if not name or not _selected(name, args.only):
             continue
         outcomes[outcome] += 1
         if outcome != "killed":
@@ -114,16 +114,26 @@ def main(argv=None) -> int:
     return 0
 
 
+def _environment() -> dict:
+    """The environment of mutmut and the tests: the real-data folder beside the checkout unless set."""
+    return os.environ | {"EEGCORPUS_SHARED_DATA": os.environ.get("EEGCORPUS_SHARED_DATA", str(REPO.parent / "shared" / "data"))}
+
+
+def _selected(name: str, patterns: list[str]) -> bool:
+    """Whether a mutant is in scope: every mutant without ``--only``, else those its patterns match."""
+    return not patterns or any(fnmatch.fnmatch(name, pattern) for pattern in patterns)
+
+
 def _recheck(work: Path, tests: list[str], only: list[str], hang_after: float) -> int:
     """Run the current tests against each survivor of the run in ``work``; print what still
     survives. A run past ``hang_after`` seconds is stopped and counts as caught (a mutant that
     turned a refusal into an endless computation)."""
     mutants = work / "mutants"
     shutil.copytree(REPO / "tests", mutants / "tests", dirs_exist_ok=True)  # today's tests, beside the mutated code
-    env = os.environ | {"EEGCORPUS_SHARED_DATA": os.environ.get("EEGCORPUS_SHARED_DATA", str(REPO.parent / "shared" / "data"))}
+    env = _environment()
     listing = subprocess.run([sys.executable, "-m", "mutmut", "results"], cwd=work, env=env, check=True, capture_output=True, text=True).stdout
     survivors = [line.strip().rpartition(": ")[0] for line in listing.splitlines() if line.strip().endswith(": survived")]
-    survivors = [name for name in survivors if not only or any(fnmatch.fnmatch(name, pattern) for pattern in only)]
+    survivors = [name for name in survivors if _selected(name, only)]
     still = []
     for name in survivors:
         try:
