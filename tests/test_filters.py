@@ -232,6 +232,22 @@ def test_resample_at_the_same_rate_and_refusals():
         filters.resample(x, 100.0, 314.159265)
 
 
+@pytest.mark.parametrize(
+    ("length", "new_length"),
+    [(1000, 128), (1000, 127), (999, 128), (999, 127), (128, 500), (127, 500), (128, 501), (64, 64)],
+)
+def test_spectral_resampling_equals_scipy_on_periodic_signals(length, new_length):
+    """The resampler's spectral step against ``scipy.signal.resample`` on white noise, which
+    puts energy in every bin, the unpaired Nyquist bin of even lengths included: folded
+    (doubled) when downsampling to an even length, split (halved) when upsampling from one."""
+    from scipy.signal import resample as scipy_resample
+
+    x = np.random.default_rng(length + new_length).standard_normal((2, length))
+    ours = filters._fft_resample_periodic(x, new_length)
+    assert ours.shape == (2, new_length)
+    np.testing.assert_allclose(ours, scipy_resample(x, new_length, axis=-1), rtol=0, atol=1e-12)
+
+
 def test_resample_equals_scipy_fft_resample_on_real_eeg():
     from scipy.signal import resample as scipy_resample
 

@@ -237,6 +237,36 @@ def test_finetuning_guards_exactly_its_held_out_recordings(tmp_path, ma_store, s
         assert result["leakage_check"] == "passed: none of the 4 validation and test recordings was in the pretraining stores"
 
 
+def _checkpoint_pretrained_on(tmp_path, pretrained, ma_store, subject: str):
+    """The tiny pretraining checkpoint, its fingerprints replaced by one MentalArithmetic subject's."""
+    state = torch.load(pretrained, weights_only=True)
+    record = json.loads(pretraining_fingerprints([str(ma_store)]))
+    record["recordings"] = [fp for fp in record["recordings"] if fp["recording_id"].startswith(f"mental_arithmetic.Subject{int(subject) - 1:02d}_")]
+    state["fingerprints"] = json.dumps(record)
+    checkpoint = tmp_path / f"checkpoint-{subject}.pt"
+    torch.save(state, checkpoint)
+    return checkpoint
+
+
+def test_the_guard_checks_the_held_out_recordings_of_every_fold_and_can_be_overridden(tmp_path, ma_store, split_file, pretrained):
+    """Leave-one-subject-out over subjects 1-3 holds every recording out in some fold: a
+    checkpoint pretrained on any one subject is refused, whichever fold holds it out. With
+    ``allow_leakage`` the same run goes on, says so, and keeps the warning in its result."""
+    base = dict(task="mental_arithmetic", stores=[str(ma_store)], mode="linear", seeds=1, epochs=1, crop_s=1.0, baselines=False)
+    for subject in ("1", "2", "3"):
+        run = FinetuneSettings(
+            **base, out=str(tmp_path / f"loso-{subject}"), init=str(_checkpoint_pretrained_on(tmp_path, pretrained, ma_store, subject)), split="loso"
+        )
+        with pytest.raises(LeakageError, match=r"2 of the 6 held-out \(validation and test\) recordings"):
+            finetune(run, progress=False)
+    checkpoint = _checkpoint_pretrained_on(tmp_path, pretrained, ma_store, "2")
+    run = FinetuneSettings(**base, out=str(tmp_path / "allowed"), init=str(checkpoint), split=str(split_file), allow_leakage=True)
+    with pytest.warns(UserWarning, match="LEAKAGE GUARD OVERRIDDEN"):
+        result = finetune(run, progress=False)
+    assert result["leakage_check"] == "overridden (--allow-leakage)"
+    assert len(result["warnings"]) == 1 and "mental_arithmetic.Subject01_1" in result["warnings"][0]
+
+
 def test_signal_hash_catches_a_renamed_copy(tmp_path, ma_store):
     from eegcorpus.build import build
 
@@ -321,6 +351,136 @@ def test_early_stopping_keeps_the_best_state_and_stops_after_patience():
     assert [bool(e.get("best")) for e in entries] == [True, True, False, False]
     without_validation = _EarlyStopping(patience=1, has_validation=False)
     assert not any(without_validation.update(s, layer, {}) for s in (2.0, 1.0, 0.0))  # never stops
+    tied, entries = _EarlyStopping(patience=2, has_validation=True), []
+    for epoch in range(3):  # a tie is not better: the earlier epoch stays best, the ties count as stale
+        layer.weight.data.fill_(epoch)
+        entries.append({})
+        stop = tied.update(5.0, layer, entries[-1])
+    assert stop and float(tied.state["weight"]) == 0.0 and [bool(e.get("best")) for e in entries] == [True, False, False]
+
+
+def _hand_written_full_finetuning(model, inputs, labels, train, settings, seed):
+    """The loop ``train_full`` implements, written out step by step without validation: each
+    epoch a seeded permutation in batches (random crops drawn from the same generator), Bal-BCE
+    plus the weighted auxiliary MoE loss once the encoder has joined, gradient clipping, AdamW
+    with each group's rate set from the OneCycle formula (the encoder's window starting where
+    it joins, its rate 0 and no gradient before). Returns the mean auxiliary loss per epoch."""
+    from neuript.losses import balanced_loss, log_prior
+    from neuript.optim import one_cycle
+
+    encoder = [p for name, p in model.named_parameters() if not name.startswith("head.")]
+    optimizer = torch.optim.AdamW([{"params": encoder, "lr": 0.0}, {"params": list(model.head.parameters()), "lr": 0.0}], weight_decay=settings.weight_decay)
+    prior, size = log_prior(labels[train], 2), settings.batch_size
+    per_epoch = -(-len(train) // size)
+    total, joins = settings.epochs * per_epoch, settings.freeze_epochs * per_epoch
+    schedule = (settings.warmup, settings.div_factor, settings.final_div_factor)
+    step, aux_means = 0, []
+    for epoch in range(settings.epochs):
+        frozen = epoch < settings.freeze_epochs
+        for p in encoder:
+            p.requires_grad_(not frozen)
+        rng = np.random.default_rng([seed, epoch])
+        order, auxes = rng.permutation(train), []
+        model.train()
+        for k in range(0, len(order), size):
+            chunk = order[k : k + size]
+            logits, aux = model.classify(*inputs.random_crops(chunk, rng))
+            loss = balanced_loss(logits, torch.from_numpy(labels[chunk]), prior, settings.prior_scale, settings.label_smoothing)
+            if not frozen:
+                loss = loss + settings.aux_weight * aux
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+            optimizer.param_groups[0]["lr"] = 0.0 if step < joins else settings.lr * one_cycle(step - joins, total - joins, *schedule)
+            optimizer.param_groups[1]["lr"] = settings.head_lr * one_cycle(step, total, *schedule)
+            optimizer.step()
+            step += 1
+            auxes.append(float(aux.detach()))
+        aux_means.append(float(np.mean(auxes)))
+    for p in encoder:
+        p.requires_grad_(True)
+    return aux_means
+
+
+def test_full_finetuning_steps_like_the_hand_written_loop(p300_store, split_file, caplog):
+    """``train_full`` on real windows against :func:`_hand_written_full_finetuning` from the same
+    initial weights and seeds, to float precision: which parameters each group holds and when
+    the encoder joins, the schedule's every setting, the loss's prior scale, smoothing and
+    auxiliary weight, the seeded order and crops. Every setting differs from its default, and
+    the head's rate from the encoder's, so that a setting dropped or swapped changes the weights."""
+    import copy
+
+    from neuript.finetune import _Inputs, build_model, train_full
+    from neuript.tasks import get_task, load_windows
+
+    task = get_task("physionet_p300")
+    windows = load_windows(task, [p300_store], subjects=["1"])
+    labels = windows.label.astype(np.int64)
+    rng = np.random.default_rng(0)
+    train = np.concatenate([rng.choice(np.flatnonzero(labels == c), 5, replace=False) for c in (0, 1)])  # 3 batches: 4, 4, 2
+    run = settings(
+        "unused", split_file, p300_store, epochs=3, freeze_epochs=1, batch_size=4, lr=2e-3, head_lr=5e-3, weight_decay=0.05,
+        warmup=0.3, div_factor=3.0, final_div_factor=20.0, prior_scale=0.2, label_smoothing=0.15, aux_weight=0.9, grad_clip=0.5, device="cpu",
+    )  # fmt: skip
+    model = build_model(run, task.n_classes, seed=0)
+    reference, initial = copy.deepcopy(model), copy.deepcopy(model.state_dict())
+    inputs = _Inputs(windows, True, run.crop_s)
+    torch.manual_seed(1)  # dropout and the gates' noise draw from torch's generator
+    with caplog.at_level("INFO", logger="neuript"):
+        state, history = train_full(model, task, inputs, labels, train, np.array([], dtype=int), run, 7, torch.device("cpu"), progress=True)
+    torch.manual_seed(1)
+    aux_means = _hand_written_full_finetuning(reference, inputs, labels, train, run, seed=7)
+    assert all(p.requires_grad for p in model.parameters())  # the freeze is undone for whoever trains it next
+    expected = reference.state_dict()
+    assert state.keys() == expected.keys()
+    for name, value in expected.items():
+        assert_allclose(state[name].numpy(), value.numpy(), rtol=1e-5, atol=1e-7, err_msg=name)
+    # the reference itself trained both parts (so that the comparison is not of two no-ops)
+    moved = {name for name, value in expected.items() if value.is_floating_point() and not torch.equal(value, initial[name])}
+    assert any(name.startswith("head.") for name in moved) and any(not name.startswith("head.") for name in moved)
+    assert [h["epoch"] for h in history] == [1, 2, 3] and [h["frozen"] for h in history] == [True, False, False]
+    assert [h["aux_loss"] for h in history] == pytest.approx(aux_means, rel=1e-5)
+    assert all(isinstance(h["seconds"], float) and 0 <= h["seconds"] < 600 and round(h["seconds"], 1) == h["seconds"] for h in history)
+    assert "val" not in history[0] and history[-1].get("best")  # without validation the last epoch is kept
+    assert _epoch_lines(caplog) == [
+        f"  epoch {h['epoch']}{' (head only)' if h['frozen'] else ''}: loss {h['train_loss']:.4f} ({h['seconds']} s)" for h in history
+    ]
+
+
+def _epoch_lines(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "neuript" and r.getMessage().startswith("  epoch ")]
+
+
+def test_full_finetuning_stops_after_patience_epochs_without_a_better_score(p300_store, split_file, caplog):
+    """With validation windows, the run stops once ``patience`` epochs pass without a better
+    score (a rate too small to matter: the scores move only with the head's running statistics)."""
+    from neuript.finetune import _Inputs, build_model, train_full, window_logits
+    from neuript.tasks import get_task, load_windows
+
+    task = get_task("physionet_p300")
+    windows = load_windows(task, [p300_store], subjects=["1", "2"])
+    labels = windows.label.astype(np.int64)
+    train, val = np.flatnonzero(windows.subject == "1")[:8], np.flatnonzero(windows.subject == "2")[:12]
+    run = settings("unused", split_file, p300_store, epochs=10, patience=2, freeze_epochs=1, batch_size=4, lr=1e-12, head_lr=1e-12, device="cpu")
+    model = build_model(run, task.n_classes, seed=0)
+    torch.manual_seed(0)
+    with caplog.at_level("INFO", logger="neuript"):
+        inputs = _Inputs(windows, True, run.crop_s)
+        state, history = train_full(model, task, inputs, labels, train, val, run, 0, torch.device("cpu"), progress=True)
+    best = [k for k, h in enumerate(history) if h.get("best")]
+    assert len(history) == best[-1] + 1 + run.patience < run.epochs, [h["val"] for h in history]
+    first = history[0]
+    assert _epoch_lines(caplog)[0] == (
+        f"  epoch 1 (head only): loss {first['train_loss']:.4f}, val balanced_accuracy {first['val']['balanced_accuracy']:.2f}, "
+        f"val cohen_kappa {first['val']['cohen_kappa']:.2f}, val auroc {first['val']['auroc']:.2f} ({first['seconds']} s)"
+    )
+    assert len(_epoch_lines(caplog)) == len(history)
+    # scoring on the model's own device by default; no windows, no rows
+    model.load_state_dict(state)
+    assert window_logits(model, inputs, val).shape == (len(val), 1)
+    empty = window_logits(model, inputs, np.array([], dtype=int))
+    assert empty.shape == (0, 1) and empty.dtype == np.float32
+    assert all("val" in h for h in history)
 
 
 def _linear_probe(features, labels, train, val, seed=0, **overrides):

@@ -263,17 +263,30 @@ def resample(x: np.ndarray, sfreq: float, new_sfreq: float) -> np.ndarray:
     while length % down or sp_fft.next_fast_len(length, real=True) != length:
         length += 1
     padded = _pad_odd_reflect(x.reshape(-1, n), pad, total=length)
-    new_length = length * up // down
-    spectrum = sp_fft.rfft(padded, axis=-1)
-    keep = min(spectrum.shape[-1], new_length // 2 + 1)
-    out_spectrum = np.zeros(padded.shape[:-1] + (new_length // 2 + 1,), dtype=spectrum.dtype)
-    out_spectrum[..., :keep] = spectrum[..., :keep]
-    if new_length < length and new_length % 2 == 0:
-        out_spectrum[..., -1] *= 0.5  # the new Nyquist bin stands for both its signs
-    out = sp_fft.irfft(out_spectrum, n=new_length, axis=-1) * (new_length / length)
+    out = _fft_resample_periodic(padded, length * up // down)
     start = pad * up // down
     out = out[:, start : start + resampled_length(n, sfreq, new_sfreq)]
     return out.reshape(x.shape[:-1] + (out.shape[-1],)).astype(x.dtype, copy=False)
+
+
+def _fft_resample_periodic(x: np.ndarray, new_length: int) -> np.ndarray:
+    """Resample periodic rows of ``x`` to ``new_length`` samples by cutting or zero-extending
+    their spectrum (what ``scipy.signal.resample`` does, in real FFTs).
+
+    The one unpaired bin at an even length's Nyquist frequency is where the two directions
+    differ: downsampling folds the pair of bins at the new Nyquist frequency into it (doubled:
+    ``irfft`` reads only its real part, so a cosine there keeps its amplitude), upsampling
+    splits the old Nyquist bin into a pair (halved), as scipy and MNE do.
+    """
+    length = x.shape[-1]
+    spectrum = sp_fft.rfft(x, axis=-1)
+    keep = min(length, new_length) // 2 + 1
+    out_spectrum = np.zeros(x.shape[:-1] + (new_length // 2 + 1,), dtype=spectrum.dtype)
+    out_spectrum[..., :keep] = spectrum[..., :keep]
+    shorter = min(length, new_length)
+    if shorter % 2 == 0 and new_length != length:
+        out_spectrum[..., shorter // 2] *= 2.0 if new_length < length else 0.5
+    return sp_fft.irfft(out_spectrum, n=new_length, axis=-1) * (new_length / length)
 
 
 def resampled_length(n_samples: int, sfreq: float, new_sfreq: float) -> int:

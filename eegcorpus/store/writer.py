@@ -28,7 +28,7 @@ from eegcorpus.pipeline.profiles import Profile
 STORE_FORMAT_VERSION = 1
 #: Version of the processing code: part of the cache key, so that a change in how signals are
 #: computed rebuilds recordings made by the old code.
-PIPELINE_VERSION = "1"
+PIPELINE_VERSION = "2"
 
 RECORDINGS = "recordings"
 #: Group metadata file of a recording; written last, it marks the recording complete.
