@@ -205,17 +205,23 @@ def test_leakage_guard_fires_when_a_test_recording_was_pretrained_on(tmp_path, m
         check(leaky, test, "mental_arithmetic")
 
 
+def _checkpoint_pretrained_on(tmp_path, pretrained, ma_store, subject: str):
+    """The tiny pretraining checkpoint, its fingerprints replaced by one MentalArithmetic subject's."""
+    state = torch.load(pretrained, weights_only=True)
+    record = json.loads(pretraining_fingerprints([str(ma_store)]))
+    record["recordings"] = [fp for fp in record["recordings"] if fp["recording_id"].startswith(f"mental_arithmetic.Subject{int(subject) - 1:02d}_")]
+    assert len(record["recordings"]) == 2
+    state["fingerprints"] = json.dumps(record)
+    checkpoint = tmp_path / f"checkpoint-{subject}.pt"
+    torch.save(state, checkpoint)
+    return checkpoint
+
+
 @pytest.mark.parametrize(("pretrained_subject", "refused"), [("1", False), ("2", True), ("3", True)])
 def test_finetuning_guards_exactly_its_held_out_recordings(tmp_path, ma_store, split_file, pretrained, pretrained_subject, refused):
     """Split train 1 / val 2 / test 3: a checkpoint pretrained on the training subject's
     recordings (without labels) is allowed; one that saw a validation or test subject is not."""
-    state = torch.load(pretrained, weights_only=True)
-    record = json.loads(pretraining_fingerprints([str(ma_store)]))
-    record["recordings"] = [fp for fp in record["recordings"] if fp["recording_id"].startswith(f"mental_arithmetic.Subject{int(pretrained_subject) - 1:02d}_")]
-    assert len(record["recordings"]) == 2
-    state["fingerprints"] = json.dumps(record)
-    checkpoint = tmp_path / "checkpoint.pt"
-    torch.save(state, checkpoint)
+    checkpoint = _checkpoint_pretrained_on(tmp_path, pretrained, ma_store, pretrained_subject)
     run = FinetuneSettings(
         task="mental_arithmetic",
         stores=[str(ma_store)],
@@ -235,17 +241,6 @@ def test_finetuning_guards_exactly_its_held_out_recordings(tmp_path, ma_store, s
     else:
         result = finetune(run, progress=False)
         assert result["leakage_check"] == "passed: none of the 4 validation and test recordings was in the pretraining stores"
-
-
-def _checkpoint_pretrained_on(tmp_path, pretrained, ma_store, subject: str):
-    """The tiny pretraining checkpoint, its fingerprints replaced by one MentalArithmetic subject's."""
-    state = torch.load(pretrained, weights_only=True)
-    record = json.loads(pretraining_fingerprints([str(ma_store)]))
-    record["recordings"] = [fp for fp in record["recordings"] if fp["recording_id"].startswith(f"mental_arithmetic.Subject{int(subject) - 1:02d}_")]
-    state["fingerprints"] = json.dumps(record)
-    checkpoint = tmp_path / f"checkpoint-{subject}.pt"
-    torch.save(state, checkpoint)
-    return checkpoint
 
 
 def test_the_guard_checks_the_held_out_recordings_of_every_fold_and_can_be_overridden(tmp_path, ma_store, split_file, pretrained):
