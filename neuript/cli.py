@@ -236,12 +236,13 @@ def evaluate(
     run: str = typer.Option(..., "--run", help="A run folder written by 'neuript finetune'."),
     as_json: bool = typer.Option(False, "--json", help="Print the result JSON."),
     progress: bool = typer.Option(False, "--progress/--no-progress"),
+    device: str | None = typer.Option(None, "--device", help="auto (a GPU when present), cpu, cuda or cuda:N; default: the run's own."),
 ) -> None:
     """Re-score a saved fine-tuning run from its saved weights (rewrites RUN/result.json and RUN/results.md)."""
     from neuript.finetune import evaluate_run, markdown_table
 
     try:
-        result = evaluate_run(run, progress=progress)
+        result = evaluate_run(run, progress=progress, device=device)
     except (ValueError, FileNotFoundError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None

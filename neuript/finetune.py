@@ -764,17 +764,22 @@ def read_result(run) -> dict:
 # ------------------------------------------------------------------------------------ evaluate
 
 
-def evaluate_run(run, progress: bool = False) -> dict:
+def evaluate_run(run, progress: bool = False, device: str | None = None) -> dict:
     """Re-score a saved run from its saved weights and split (the scored part only; the band-power
     baseline is refitted, it is deterministic; EEGNet is kept as the run scored it); rewrites
-    ``result.json`` and ``results.md``."""
+    ``result.json`` and ``results.md``.
+
+    ``device`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``) defaults to the run's own, so that
+    re-scoring reproduces it; a run trained on a GPU can be re-scored on a CPU with ``"cpu"``
+    (scores then differ from the GPU's bf16 ones by rounding only)."""
     from neuript.model import NeurIPT
     from neuript.splits import SubjectSplit
     from neuript.tasks import get_task, load_windows
 
     run = Path(run)
     old = read_result(run)
-    settings = FinetuneSettings(**json.loads((run / SETTINGS).read_text()))
+    saved = json.loads((run / SETTINGS).read_text())
+    settings = FinetuneSettings(**(saved | ({"device": device} if device else {})))
     if settings.init and Path(settings.init).exists() and old.get("init_sha256") and sha256_file(settings.init) != old["init_sha256"]:
         say(True, f"note: {settings.init} changed since the run; its saved weights are used, not the file")
     task = get_task(settings.task)

@@ -105,6 +105,20 @@ def test_full_finetuning_and_rescoring(tmp_path, p300_store, split_file):
     table = (run / "results.md").read_text()
     assert "log band power + logistic regression (baseline)" in table and "NeurIPT, paper" in table and "67.31" in table
     assert "EEGNet-8,2 (braindecode) (baseline) | 2 |" in table
+    # A run whose device is not here is re-scored on the one asked for.
+    saved = json.loads((run / "settings.json").read_text())
+    (run / "settings.json").write_text(json.dumps(saved | {"device": "cuda:7"}))
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match=r"^Invalid value for the 'device' parameter: 'cuda:7' was asked for, but PyTorch sees no GPU here\.$"):
+            evaluate_run(run)
+    from typer.testing import CliRunner
+
+    from neuript.cli import app
+
+    rescored = CliRunner().invoke(app, ["evaluate", "--run", str(run), "--device", "cpu", "--json"])
+    assert rescored.exit_code == 0, rescored.output
+    for name, value in result["metrics"].items():
+        assert json.loads(rescored.output)["metrics"][name]["mean"] == pytest.approx(value["mean"], abs=1e-6)
 
 
 def test_linear_probing_keeps_the_pretrained_encoder(tmp_path, p300_store, split_file, pretrained):
