@@ -99,12 +99,8 @@ def main(argv=None) -> int:
     stopped = _stop_hung_workers(run, args.hang_after)
     if run.returncode:
         raise subprocess.CalledProcessError(run.returncode, run.args)
-    listing = subprocess.run([*mutmut, "results", "--all", "true"], cwd=work, env=env, check=True, capture_output=True, text=True).stdout
     outcomes = collections.Counter()
-    for line in listing.splitlines():
-        name, _, outcome = line.strip().rpartition(": ")
-        if not name or not _selected(name, args.only):
-            continue
+    for name, outcome in _outcomes(work, env, args.only):
         outcomes[outcome] += 1
         if outcome != "killed":
             print(f"{outcome:10s} {name}")
@@ -124,6 +120,13 @@ def _selected(name: str, patterns: list[str]) -> bool:
     return not patterns or any(fnmatch.fnmatch(name, pattern) for pattern in patterns)
 
 
+def _outcomes(work: Path, env: dict, only: list[str]) -> list[tuple[str, str]]:
+    """``(mutant, outcome)`` of every mutant in scope of the run in ``work``, from ``mutmut results``."""
+    listing = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"], cwd=work, env=env, check=True, capture_output=True, text=True).stdout
+    pairs = [line.strip().rpartition(": ")[::2] for line in listing.splitlines()]
+    return [(name, outcome) for name, outcome in pairs if name and _selected(name, only)]
+
+
 def _recheck(work: Path, tests: list[str], only: list[str], hang_after: float) -> int:
     """Run the current tests against each survivor of the run in ``work``; print what still
     survives. A run past ``hang_after`` seconds is stopped and counts as caught (a mutant that
@@ -131,9 +134,7 @@ def _recheck(work: Path, tests: list[str], only: list[str], hang_after: float) -
     mutants = work / "mutants"
     shutil.copytree(REPO / "tests", mutants / "tests", dirs_exist_ok=True)  # today's tests, beside the mutated code
     env = _environment()
-    listing = subprocess.run([sys.executable, "-m", "mutmut", "results"], cwd=work, env=env, check=True, capture_output=True, text=True).stdout
-    survivors = [line.strip().rpartition(": ")[0] for line in listing.splitlines() if line.strip().endswith(": survived")]
-    survivors = [name for name in survivors if _selected(name, only)]
+    survivors = [name for name, outcome in _outcomes(work, env, only) if outcome == "survived"]
     still = []
     for name in survivors:
         try:
@@ -148,6 +149,8 @@ def _recheck(work: Path, tests: list[str], only: list[str], hang_after: float) -
         except subprocess.TimeoutExpired:
             print(f"hung       {name} (stopped after {hang_after:g} s: caught)")
             continue
+        if outcome.returncode in (4, 5):  # pytest's usage error, no tests collected
+            sys.exit(f"pytest ran no test of {' '.join(tests)} (exit status {outcome.returncode}): a mutant is caught only by a failing test")
         if outcome.returncode == 0:
             still.append(name)
             print(f"survived   {name}")

@@ -37,6 +37,12 @@ def ma_store(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def ma_fingerprints(ma_store):
+    """The pretraining fingerprint record of the whole MentalArithmetic store, hashed once."""
+    return pretraining_fingerprints([str(ma_store)])
+
+
+@pytest.fixture(scope="module")
 def p300_store(tmp_path_factory):
     from helpers.dataset_files import write_p300_file
 
@@ -175,14 +181,14 @@ def test_resumed_pretraining_does_not_hash_unchanged_recordings_again(eegmmidb_s
     assert [fp["signal_sha256"] for fp in third["recordings"]] == [fp["signal_sha256"] for fp in second["recordings"]]
 
 
-def test_leakage_guard_fires_when_a_test_recording_was_pretrained_on(tmp_path, ma_store, split_file, pretrained):
+def test_leakage_guard_fires_when_a_test_recording_was_pretrained_on(tmp_path, ma_store, ma_fingerprints, split_file, pretrained):
     from typer.testing import CliRunner
 
     from neuript.cli import app
 
     # A checkpoint whose pretraining stores held the MentalArithmetic recordings.
     state = torch.load(pretrained, weights_only=True)
-    state["fingerprints"] = pretraining_fingerprints([str(ma_store)])
+    state["fingerprints"] = ma_fingerprints
     leaky = tmp_path / "leaky.pt"
     torch.save(state, leaky)
     test = recording_fingerprints(ma_store, ["mental_arithmetic.Subject02_1", "mental_arithmetic.Subject02_2"])
@@ -219,10 +225,10 @@ def test_leakage_guard_fires_when_a_test_recording_was_pretrained_on(tmp_path, m
         check(leaky, test, "mental_arithmetic")
 
 
-def _checkpoint_pretrained_on(tmp_path, pretrained, ma_store, subject: str):
+def _checkpoint_pretrained_on(tmp_path, pretrained, ma_fingerprints, subject: str):
     """The tiny pretraining checkpoint, its fingerprints replaced by one MentalArithmetic subject's."""
     state = torch.load(pretrained, weights_only=True)
-    record = json.loads(pretraining_fingerprints([str(ma_store)]))
+    record = json.loads(ma_fingerprints)
     record["recordings"] = [fp for fp in record["recordings"] if fp["recording_id"].startswith(f"mental_arithmetic.Subject{int(subject) - 1:02d}_")]
     assert len(record["recordings"]) == 2
     state["fingerprints"] = json.dumps(record)
@@ -232,10 +238,10 @@ def _checkpoint_pretrained_on(tmp_path, pretrained, ma_store, subject: str):
 
 
 @pytest.mark.parametrize(("pretrained_subject", "refused"), [("1", False), ("2", True), ("3", True)])
-def test_finetuning_guards_exactly_its_held_out_recordings(tmp_path, ma_store, split_file, pretrained, pretrained_subject, refused):
+def test_finetuning_guards_exactly_its_held_out_recordings(tmp_path, ma_store, ma_fingerprints, split_file, pretrained, pretrained_subject, refused):
     """Split train 1 / val 2 / test 3: a checkpoint pretrained on the training subject's
     recordings (without labels) is allowed; one that saw a validation or test subject is not."""
-    checkpoint = _checkpoint_pretrained_on(tmp_path, pretrained, ma_store, pretrained_subject)
+    checkpoint = _checkpoint_pretrained_on(tmp_path, pretrained, ma_fingerprints, pretrained_subject)
     run = FinetuneSettings(
         task="mental_arithmetic",
         stores=[str(ma_store)],
@@ -257,18 +263,18 @@ def test_finetuning_guards_exactly_its_held_out_recordings(tmp_path, ma_store, s
         assert result["leakage_check"] == "passed: none of the 4 validation and test recordings was in the pretraining stores"
 
 
-def test_the_guard_checks_the_held_out_recordings_of_every_fold_and_can_be_overridden(tmp_path, ma_store, split_file, pretrained):
+def test_the_guard_checks_the_held_out_recordings_of_every_fold_and_can_be_overridden(tmp_path, ma_store, ma_fingerprints, split_file, pretrained):
     """Leave-one-subject-out over subjects 1-3 holds every recording out in some fold: a
     checkpoint pretrained on any one subject is refused, whichever fold holds it out. With
     ``allow_leakage`` the same run goes on, says so, and keeps the warning in its result."""
     base = dict(task="mental_arithmetic", stores=[str(ma_store)], mode="linear", seeds=1, epochs=1, crop_s=1.0, baselines=False)
     for subject in ("1", "2", "3"):
         run = FinetuneSettings(
-            **base, out=str(tmp_path / f"loso-{subject}"), init=str(_checkpoint_pretrained_on(tmp_path, pretrained, ma_store, subject)), split="loso"
+            **base, out=str(tmp_path / f"loso-{subject}"), init=str(_checkpoint_pretrained_on(tmp_path, pretrained, ma_fingerprints, subject)), split="loso"
         )
         with pytest.raises(LeakageError, match=r"2 of the 6 held-out \(validation and test\) recordings"):
             finetune(run, progress=False)
-    checkpoint = _checkpoint_pretrained_on(tmp_path, pretrained, ma_store, "2")
+    checkpoint = _checkpoint_pretrained_on(tmp_path, pretrained, ma_fingerprints, "2")
     run = FinetuneSettings(**base, out=str(tmp_path / "allowed"), init=str(checkpoint), split=str(split_file), allow_leakage=True)
     with pytest.warns(UserWarning, match="LEAKAGE GUARD OVERRIDDEN"):
         result = finetune(run, progress=False)

@@ -279,11 +279,10 @@ def _fft_resample_periodic(x: np.ndarray, new_length: int) -> np.ndarray:
     splits the old Nyquist bin into a pair (halved), as scipy and MNE do.
     """
     length = x.shape[-1]
-    spectrum = sp_fft.rfft(x, axis=-1)
-    keep = min(length, new_length) // 2 + 1
-    out_spectrum = np.zeros(x.shape[:-1] + (new_length // 2 + 1,), dtype=spectrum.dtype)
-    out_spectrum[..., :keep] = spectrum[..., :keep]
     shorter = min(length, new_length)
+    spectrum = sp_fft.rfft(x, axis=-1)
+    out_spectrum = np.zeros(x.shape[:-1] + (new_length // 2 + 1,), dtype=spectrum.dtype)
+    out_spectrum[..., : shorter // 2 + 1] = spectrum[..., : shorter // 2 + 1]
     if shorter % 2 == 0 and new_length != length:
         out_spectrum[..., shorter // 2] *= 2.0 if new_length < length else 0.5
     return sp_fft.irfft(out_spectrum, n=new_length, axis=-1) * (new_length / length)
