@@ -31,6 +31,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+MUTMUT = [sys.executable, "-m", "mutmut"]
 
 
 def _copy_tree(work: Path) -> None:
@@ -94,8 +95,7 @@ def main(argv=None) -> int:
     ]
     pyproject.write_text(pyproject.read_text() + "\n" + "\n".join(config) + "\n")
     env = _environment()
-    mutmut = [sys.executable, "-m", "mutmut"]
-    run = subprocess.Popen([*mutmut, "run", "--max-children", str(args.max_children), *args.only], cwd=work, env=env, stdout=subprocess.DEVNULL)
+    run = subprocess.Popen([*MUTMUT, "run", "--max-children", str(args.max_children), *args.only], cwd=work, env=env, stdout=subprocess.DEVNULL)
     stopped = _stop_hung_workers(run, args.hang_after)
     if run.returncode:
         raise subprocess.CalledProcessError(run.returncode, run.args)
@@ -122,7 +122,7 @@ def _selected(name: str, patterns: list[str]) -> bool:
 
 def _outcomes(work: Path, env: dict, only: list[str]) -> list[tuple[str, str]]:
     """``(mutant, outcome)`` of every mutant in scope of the run in ``work``, from ``mutmut results``."""
-    listing = subprocess.run([sys.executable, "-m", "mutmut", "results", "--all", "true"], cwd=work, env=env, check=True, capture_output=True, text=True).stdout
+    listing = subprocess.run([*MUTMUT, "results", "--all", "true"], cwd=work, env=env, check=True, capture_output=True, text=True).stdout
     pairs = [line.strip().rpartition(": ")[::2] for line in listing.splitlines()]
     return [(name, outcome) for name, outcome in pairs if name and _selected(name, only)]
 

@@ -123,8 +123,9 @@ def test_full_finetuning_and_rescoring(tmp_path, p300_store, split_file):
 
     rescored = CliRunner().invoke(app, ["evaluate", "--run", str(run), "--device", "cpu", "--json"])
     assert rescored.exit_code == 0, rescored.output
+    rescored_metrics = json.loads(rescored.output)["metrics"]
     for name, value in result["metrics"].items():
-        assert json.loads(rescored.output)["metrics"][name]["mean"] == pytest.approx(value["mean"], abs=1e-6)
+        assert rescored_metrics[name]["mean"] == pytest.approx(value["mean"], abs=1e-6)
 
 
 def test_linear_probing_keeps_the_pretrained_encoder(tmp_path, p300_store, split_file, pretrained):
@@ -268,14 +269,12 @@ def test_the_guard_checks_the_held_out_recordings_of_every_fold_and_can_be_overr
     checkpoint pretrained on any one subject is refused, whichever fold holds it out. With
     ``allow_leakage`` the same run goes on, says so, and keeps the warning in its result."""
     base = dict(task="mental_arithmetic", stores=[str(ma_store)], mode="linear", seeds=1, epochs=1, crop_s=1.0, baselines=False)
-    for subject in ("1", "2", "3"):
-        run = FinetuneSettings(
-            **base, out=str(tmp_path / f"loso-{subject}"), init=str(_checkpoint_pretrained_on(tmp_path, pretrained, ma_fingerprints, subject)), split="loso"
-        )
+    checkpoints = {subject: _checkpoint_pretrained_on(tmp_path, pretrained, ma_fingerprints, subject) for subject in ("1", "2", "3")}
+    for subject, checkpoint in checkpoints.items():
+        run = FinetuneSettings(**base, out=str(tmp_path / f"loso-{subject}"), init=str(checkpoint), split="loso")
         with pytest.raises(LeakageError, match=r"2 of the 6 held-out \(validation and test\) recordings"):
             finetune(run, progress=False)
-    checkpoint = _checkpoint_pretrained_on(tmp_path, pretrained, ma_fingerprints, "2")
-    run = FinetuneSettings(**base, out=str(tmp_path / "allowed"), init=str(checkpoint), split=str(split_file), allow_leakage=True)
+    run = FinetuneSettings(**base, out=str(tmp_path / "allowed"), init=str(checkpoints["2"]), split=str(split_file), allow_leakage=True)
     with pytest.warns(UserWarning, match="LEAKAGE GUARD OVERRIDDEN"):
         result = finetune(run, progress=False)
     assert result["leakage_check"] == "overridden (--allow-leakage)"
