@@ -321,7 +321,7 @@ def _training_batches(idx: np.ndarray, size: int):
 def _per_window(model, inputs: _Inputs, idx: np.ndarray, batch_size: int, per_crop, device) -> list:
     """``per_crop(x, pos, lobe, mask)`` over every crop of the windows ``idx``, averaged over
     each window's crops; one array block per batch. In evaluation mode nothing in the model
-    depends on the batch (no expert capacity, running statistics), so the batch size only
+    depends on the batch (no expert capacity, fixed feature statistics), so the batch size only
     changes speed."""
     model.eval()
     out = []
@@ -340,16 +340,45 @@ def window_logits(model, inputs: _Inputs, idx: np.ndarray, batch_size: int = 32,
     return torch.cat(out).numpy() if out else np.zeros((0, width), np.float32)
 
 
-def window_features(model, inputs: _Inputs, idx: np.ndarray, batch_size: int = 32, device=None) -> np.ndarray:
-    """IILP features of the windows ``idx`` (mean over each window's crops), encoder frozen."""
+def _iilp_features(model):
+    """``features(x, pos, lobe, mask)``: the IILP features the head's linear layer reads, before
+    their standardisation."""
     from neuript.heads import lobe_pool
-
-    device = device or next(model.parameters()).device
 
     def features(x, pos, lobe, mask):
         return lobe_pool(model.encode(x, pos, mask).levels, lobe, mask.bool(), model.config.n_lobes)
 
-    return torch.cat(_per_window(model, inputs, idx, batch_size, features, device)).numpy()
+    return features
+
+
+def window_features(model, inputs: _Inputs, idx: np.ndarray, batch_size: int = 32, device=None) -> np.ndarray:
+    """IILP features of the windows ``idx`` (mean over each window's crops), encoder frozen."""
+    device = device or next(model.parameters()).device
+    return torch.cat(_per_window(model, inputs, idx, batch_size, _iilp_features(model), device)).numpy()
+
+
+@torch.no_grad()
+def training_crop_features(model, inputs: _Inputs, idx: np.ndarray, rng, batch_size: int = 32, device=None) -> torch.Tensor:
+    """IILP features of one random crop of each window ``idx`` (the crops training draws), in
+    evaluation mode: the features the head standardises when it scores."""
+    device = device or next(model.parameters()).device
+    model.eval()
+    features, out = _iilp_features(model), []
+    for chunk in _batches(idx, batch_size):
+        with _autocast(device):
+            out.append(features(*(t.to(device) for t in inputs.random_crops(chunk, rng))).float().cpu())
+    return torch.cat(out)
+
+
+@torch.no_grad()
+def set_head_statistics(model, features) -> None:
+    """Standardise the head's features by the mean and variance (ddof 1) of ``features``
+    ``[windows, F]``, the training windows' (no-op for a head without standardisation)."""
+    norm = model.head.norm
+    if isinstance(norm, torch.nn.BatchNorm1d):
+        values = torch.as_tensor(features).double()
+        norm.running_mean.copy_(values.mean(0).float())
+        norm.running_var.copy_(values.var(0).float())
 
 
 # ------------------------------------------------------------------------------------ training
@@ -427,6 +456,11 @@ def train_full(model, task, inputs: _Inputs, labels, train_idx, val_idx, setting
                 scheduler.step()
                 losses.append(float(task_loss.detach()))
                 aux_losses.append(float(aux.detach()))
+            # The statistics the head scores with are this epoch's encoder's over the training
+            # windows, not batch normalisation's running estimates: those follow the last few
+            # dozen batches of a moving encoder, and their error shifts every logit alike (on
+            # MentalArithmetic, validation epochs of one class, BA 50.0 at AUROC 72.6).
+            set_head_statistics(model, training_crop_features(model, inputs, train_idx, np.random.default_rng([seed, epoch, 1]), device=device))
             # train_loss: the Bal-BCE alone (comparable across frozen and unfrozen epochs)
             entry = {"epoch": epoch + 1, "frozen": frozen, "train_loss": float(np.mean(losses)), "aux_loss": float(np.mean(aux_losses))}
             val_logits = window_logits(model, inputs, val_idx, device=device) if len(val_idx) else None
@@ -456,10 +490,7 @@ def train_linear(model, task, features: np.ndarray, labels, train_idx, val_idx, 
     head = model.head
     torch.manual_seed(seed)
     feats = torch.from_numpy(features)
-    if isinstance(head.norm, torch.nn.BatchNorm1d):
-        train = feats[train_idx].double()
-        head.norm.running_mean.copy_(train.mean(0).float())
-        head.norm.running_var.copy_(train.var(0).float())
+    set_head_statistics(model, feats[train_idx])
     prior = log_prior(labels[train_idx], task.n_classes)
     optimizer = torch.optim.AdamW(head.linear.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     y = torch.from_numpy(labels)

@@ -34,7 +34,8 @@ class IILPHead(nn.Module):
 
     Standardisation (``standardise=True``) is a batch normalisation without affine parameters:
     every IILP feature is centred and scaled by its statistics over the windows (batch statistics
-    in training, running statistics in evaluation). Without it the features are dominated by what
+    in training; in evaluation the buffers' statistics, which fine-tuning sets to the training
+    windows', :func:`neuript.finetune.set_head_statistics`). Without it the features are dominated by what
     every window shares (the position encodings and biases that survive the time mean, 10-30x the
     spread between windows), and an optimiser step moves every window's logit by the same large
     amount: the classifier ends wherever that shared offset lands and predicts one class.

@@ -378,7 +378,9 @@ def _hand_written_full_finetuning(model, inputs, labels, train, settings, seed):
     epoch a seeded permutation in batches (random crops drawn from the same generator), Bal-BCE
     plus the weighted auxiliary MoE loss once the encoder has joined, gradient clipping, AdamW
     with each group's rate set from the OneCycle formula (the encoder's window starting where
-    it joins, its rate 0 and no gradient before). Returns the mean auxiliary loss per epoch."""
+    it joins, its rate 0 and no gradient before), and after every epoch the head's statistics
+    set from the training windows. Returns the mean auxiliary loss per epoch."""
+    from neuript.heads import lobe_pool
     from neuript.losses import balanced_loss, log_prior
     from neuript.optim import one_cycle
 
@@ -411,6 +413,14 @@ def _hand_written_full_finetuning(model, inputs, labels, train, settings, seed):
             step += 1
             auxes.append(float(aux.detach()))
         aux_means.append(float(np.mean(auxes)))
+        # the head scores with the mean and variance (ddof 1) of this epoch's evaluation-mode
+        # features of one fresh random crop per training window
+        model.eval()
+        with torch.no_grad():
+            x, pos, lobe, mask = inputs.random_crops(train, np.random.default_rng([seed, epoch, 1]))
+            features = lobe_pool(model.encode(x, pos, mask).levels, lobe, mask.bool(), model.config.n_lobes).double().numpy()
+        model.head.norm.running_mean.copy_(torch.from_numpy(features.mean(0)))
+        model.head.norm.running_var.copy_(torch.from_numpy(features.var(0, ddof=1)))
     for p in encoder:
         p.requires_grad_(True)
     return aux_means
@@ -420,7 +430,8 @@ def test_full_finetuning_steps_like_the_hand_written_loop(p300_store, split_file
     """``train_full`` on real windows against :func:`_hand_written_full_finetuning` from the same
     initial weights and seeds, to float precision: which parameters each group holds and when
     the encoder joins, the schedule's every setting, the loss's prior scale, smoothing and
-    auxiliary weight, the seeded order and crops. Every setting differs from its default, and
+    auxiliary weight, the seeded order and crops, the head's statistics (the training windows',
+    not batch normalisation's running estimates). Every setting differs from its default, and
     the head's rate from the encoder's, so that a setting dropped or swapped changes the weights."""
     import copy
 
@@ -467,7 +478,8 @@ def _epoch_lines(caplog) -> list[str]:
 
 def test_full_finetuning_stops_after_patience_epochs_without_a_better_score(p300_store, split_file, caplog):
     """With validation windows, the run stops once ``patience`` epochs pass without a better
-    score (a rate too small to matter: the scores move only with the head's running statistics)."""
+    score (a rate too small to matter: the scores move only with the crops the head's statistics
+    are measured on)."""
     from neuript.finetune import _Inputs, build_model, train_full, window_logits
     from neuript.tasks import get_task, load_windows
 
