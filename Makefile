@@ -55,7 +55,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/loader.py
 	$(BIN)/python bench/model.py
 
-# docs/results.md's MentalArithmetic tables: stores, pretraining, four fine-tuning runs (1 h 43 min on 2 cores).
+# docs/results.md's MentalArithmetic tables: stores, pretraining, four fine-tuning runs (1 h 36-43 min on 2 cores).
 results: $(STAMP)
 	$(BIN)/python scripts/mental_arithmetic_results.py --data $(DATA)
 
