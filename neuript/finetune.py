@@ -459,8 +459,10 @@ def train_full(model, task, inputs: _Inputs, labels, train_idx, val_idx, setting
             # The statistics the head scores with are this epoch's encoder's over the training
             # windows, not batch normalisation's running estimates: those follow the last few
             # dozen batches of a moving encoder, and their error shifts every logit alike (on
-            # MentalArithmetic, validation epochs of one class, BA 50.0 at AUROC 72.6).
-            set_head_statistics(model, training_crop_features(model, inputs, train_idx, np.random.default_rng([seed, epoch, 1]), device=device))
+            # MentalArithmetic, validation epochs of one class, BA 50.0 at AUROC 72.6). Without
+            # validation windows only the last epoch is kept, so only it needs them.
+            if len(val_idx) or epoch == settings.epochs - 1:
+                set_head_statistics(model, training_crop_features(model, inputs, train_idx, np.random.default_rng([seed, epoch, 1]), device=device))
             # train_loss: the Bal-BCE alone (comparable across frozen and unfrozen epochs)
             entry = {"epoch": epoch + 1, "frozen": frozen, "train_loss": float(np.mean(losses)), "aux_loss": float(np.mean(aux_losses))}
             val_logits = window_logits(model, inputs, val_idx, device=device) if len(val_idx) else None
