@@ -180,6 +180,11 @@ def finetune(
         "--crop",
         help="Train on random crops of this many seconds; score a window by its crops' mean logits (default: the recipe's 1 s; 0: whole windows).",
     ),
+    channel_rms: float = typer.Option(
+        None,
+        "--channel-rms",
+        help="Scale every channel of every window to this RMS in microvolts before A-law (default: the recipe's 6.6; 0: unscaled).",
+    ),
     subject: list[str] = typer.Option([], "--subject", help="Only this subject's windows (repeat)."),
     montage: str = typer.Option(None, "--montage", help="Override the task's montage (stored, average, neuript)."),
     allow_leakage: bool = typer.Option(
@@ -217,6 +222,7 @@ def finetune(
             prior_scale=prior_scale,
             aux_weight=aux_weight,
             crop_s=crop,
+            channel_rms=channel_rms,
             subjects=list(subject) or None,
             montage=montage,
             allow_leakage=allow_leakage,

@@ -73,7 +73,7 @@ def main(argv=None) -> None:
     settings = FinetuneSettings(task=task.name, stores=[args.store], out="unused", mode="linear", split="paper")
     part = _folds(settings, task, windows)[1][0]
     train, val = part == "train", part == "val"
-    inputs = _Inputs(windows, settings.a_law, settings.crop_s)
+    inputs = _Inputs(windows, settings.a_law, settings.crop_s, settings.channel_rms)
 
     feature_sets = {"band power": (band_power_features(windows.x, windows.sfreq, windows.ch_mask).reshape(len(labels), -1), BAND_POWER_C)}
     for name, init, seed in [("pretrained", args.init, args.seeds[0])] + [(f"random {s}", None, s) for s in args.seeds]:

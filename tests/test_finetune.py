@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -596,6 +597,11 @@ def test_the_command_line_without_options_runs_the_recipe(monkeypatch, tmp_path)
             expected = settings.lr if (key == "head_lr" and value is None) else value
             assert getattr(settings, key) == expected, key
     assert (full.crop_s, full.label_smoothing, full.prior_scale, full.aux_weight, full.device) == (1.0, 0.1, 0.3, 0.8, "auto")
-    whole = FinetuneSettings(task="mental_arithmetic", stores=["S"], out=str(tmp_path), crop_s=0)
-    assert whole.crop_s is None  # --crop 0: whole windows
+    assert full.channel_rms == linear.channel_rms == 6.6
+    whole = FinetuneSettings(task="mental_arithmetic", stores=["S"], out=str(tmp_path), crop_s=0, channel_rms=0)
+    assert whole.crop_s == 0 and whole.channel_rms == 0  # --crop 0: whole windows; --channel-rms 0: unscaled
+    # what settings.json holds reads back as the same settings (evaluate_run), 0 included
+    assert FinetuneSettings(**json.loads(json.dumps(asdict(whole)))) == whole
+    with pytest.raises(ValueError, match="'channel_rms' parameter"):
+        FinetuneSettings(task="mental_arithmetic", stores=["S"], out=str(tmp_path), channel_rms=-1)
     assert full.freeze_epochs == 1 and full.lr <= 1e-4 and full.head_lr <= 1e-4  # inside the paper's grid

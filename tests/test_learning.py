@@ -22,7 +22,7 @@ import pytest
 import torch
 from helpers.shared_data import shared_path
 
-from neuript.finetune import FinetuneSettings, _Inputs, build_model, finetune, train_full, train_linear, window_features, window_logits
+from neuript.finetune import RECIPES, FinetuneSettings, _Inputs, build_model, finetune, train_full, train_linear, window_features, window_logits
 from neuript.metrics import score
 from neuript.tasks import get_task, load_windows
 
@@ -48,7 +48,7 @@ def test_slim_fits_a_few_real_training_windows(store):
         task="mental_arithmetic", stores=[str(store)], out="unused", seeds=1, epochs=8, patience=8, batch_size=8, freeze_epochs=0, baselines=False, device="cpu"
     )
     model = build_model(settings, task.n_classes, seed=0)
-    inputs = _Inputs(windows, True, None)
+    inputs = _Inputs(windows, True, None, settings.channel_rms)  # whole windows, the recipe's inputs
     state, history = train_full(model, task, inputs, windows.label.astype(np.int64), train, np.array([], dtype=int), settings, 0, torch.device("cpu"))
     model.load_state_dict(state)
     fitted = score(["balanced_accuracy"], windows.label[train], window_logits(model, inputs, train))["balanced_accuracy"]
@@ -56,7 +56,35 @@ def test_slim_fits_a_few_real_training_windows(store):
     assert history[-1]["train_loss"] < 0.5 * history[0]["train_loss"]
 
 
-def test_validation_predictions_hold_both_classes(store, tmp_path):
+def test_model_inputs_give_every_channel_the_recipes_rms(store):
+    """Real MentalArithmetic windows (subject 1): the model's copy has every channel of every
+    window at the recipe's RMS before A-law, then A-law of exactly that; the windows themselves
+    stay in microvolts for the baselines."""
+    from eegcorpus.loader.transforms import a_law
+
+    windows = load_windows(get_task("mental_arithmetic"), [store], subjects=["1"])
+    original = windows.x.copy()
+    rms = RECIPES["full"]["channel_rms"]
+    scaled = _Inputs(windows, False, 1.0, rms).x
+    live = windows.ch_mask
+    np.testing.assert_allclose(np.sqrt(np.mean(scaled.astype(np.float64) ** 2, axis=-1))[live], rms, rtol=1e-4)
+    np.testing.assert_array_equal(_Inputs(windows, True, 1.0, rms).x, a_law(scaled))
+    np.testing.assert_array_equal(windows.x, original)
+    assert not np.allclose(_Inputs(windows, False, 1.0, 0.0).x, scaled)  # 0: unscaled microvolts
+    np.testing.assert_array_equal(_Inputs(windows, False, 1.0, 0.0).x, original)
+
+
+def test_validation_predictions_hold_both_classes(store, tmp_path, monkeypatch):
+    import neuript.finetune
+
+    seen = []
+
+    class RecordedInputs(_Inputs):
+        def __init__(self, windows, a_law, crop_s, channel_rms=None):
+            super().__init__(windows, a_law, crop_s, channel_rms)
+            seen.append(channel_rms)
+
+    monkeypatch.setattr(neuript.finetune, "_Inputs", RecordedInputs)
     split = tmp_path / "split.json"
     split.write_text(json.dumps({"train": [1, 2, 3, 4, 5, 6], "val": [7], "test": []}))
     settings = FinetuneSettings(
@@ -69,6 +97,7 @@ def test_validation_predictions_hold_both_classes(store, tmp_path):
     assert set(predicted) == {0, 1}, f"every validation window got class {predicted[0]}"
     assert result["scored_on"] == "validation" and result["per_seed"][0]["test"]["metrics"] is None
     assert result["metrics"]["balanced_accuracy"]["mean"] == pytest.approx(score(["balanced_accuracy"], saved["label"], saved["logits"])["balanced_accuracy"])
+    assert seen == [RECIPES["full"]["channel_rms"]]  # the run's model saw the recipe's scaled channels
 
 
 def test_linear_probing_trains_its_head(store):
@@ -79,7 +108,7 @@ def test_linear_probing_trains_its_head(store):
     windows = load_windows(task, [store], subjects=["1", "2", "3"])
     settings = FinetuneSettings(task="mental_arithmetic", stores=[str(store)], out="unused", seeds=1, mode="linear", baselines=False, device="cpu")
     model = build_model(settings, task.n_classes, seed=0).eval()
-    inputs = _Inputs(windows, True, settings.crop_s)
+    inputs = _Inputs(windows, True, settings.crop_s, settings.channel_rms)
     train = np.arange(len(windows.label))
     features = window_features(model, inputs, train)
     labels = windows.label.astype(np.int64)

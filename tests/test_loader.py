@@ -18,6 +18,7 @@ from eegcorpus.loader import (
     dataloader_kwargs,
     pad_collate,
     reject,
+    scale_channels,
 )
 from eegcorpus.loader.schedule import worker_limits
 
@@ -216,6 +217,27 @@ def test_rejection_and_a_law(eegmmidb_store):
     np.testing.assert_allclose(y[[2, 4]], [-0.25 / denom, 0.25 / denom], rtol=1e-6)
     np.testing.assert_allclose(y[7], (1 + np.log(250.0)) / denom, rtol=1e-6)
     assert np.all(np.diff(y) >= 0) and abs(y[5] - y[6]) < 1e-4  # monotone, continuous at 1/A
+
+
+def test_scale_channels_gives_every_channel_of_every_window_the_rms(eegmmidb_store):
+    """Real EEGMMIDB windows: each channel of each window ends at the RMS asked for, scaled by one
+    gain per channel and window (its shape kept), whatever else is in the batch; padding stays 0."""
+    store = open_store(eegmmidb_store)
+    windows = np.stack([item["x"].numpy() for item in list(WindowStream(store, WindowSpec(4.0), seed=1))[:6]])
+    windows[2, 5] = 0.0  # a padding channel
+    scaled = scale_channels(windows, 6.6)
+    assert scaled.dtype == np.float32 and scaled.shape == windows.shape
+    rms = np.linalg.norm(scaled.astype(np.float64), axis=-1) / np.sqrt(windows.shape[-1])
+    expected = np.full(rms.shape, 6.6)
+    expected[2, 5] = 0.0
+    np.testing.assert_allclose(rms, expected, rtol=1e-5)
+    live = np.abs(windows) > 1e-3
+    gain = scaled[live] / windows[live]
+    per_channel = np.broadcast_to(6.6 / (np.linalg.norm(windows.astype(np.float64), axis=-1, keepdims=True) / np.sqrt(windows.shape[-1])), windows.shape)
+    np.testing.assert_allclose(gain, per_channel[live], rtol=1e-4)
+    np.testing.assert_array_equal(scale_channels(windows[3:4], 6.6), scaled[3:4])  # one window alone: the same values
+    with pytest.raises(ValueError, match="'rms_uv' parameter"):
+        scale_channels(windows, 0.0)
 
 
 def test_pad_collate_and_montage_grouping(eegmmidb_store):

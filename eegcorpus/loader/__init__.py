@@ -20,6 +20,7 @@ _WHERE = {
     "get_montage": "montage",
     "BlockSchedule": "schedule",
     "a_law": "transforms",
+    "scale_channels": "transforms",
     "reject": "transforms",
     "WindowIndex": "windows",
     "WindowSpec": "windows",

@@ -1,4 +1,4 @@
-"""Window transforms: amplitude rejection and A-law companding (NeurIPT's normalisation)."""
+"""Window transforms: amplitude rejection, channel scaling and A-law companding (NeurIPT's normalisation)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,33 @@ def reject(window: np.ndarray, threshold_uv: float = NEURIPT_REJECT_UV, mask: np
     """True when any sample of a (masked-in) channel exceeds ``threshold_uv`` in absolute value."""
     data = window if mask is None else window[mask]
     return bool(data.size) and float(np.abs(data).max()) > threshold_uv
+
+
+def scale_channels(x: np.ndarray, rms_uv: float) -> np.ndarray:
+    """Scale every channel of every window to the root mean square ``rms_uv`` (microvolts).
+
+    Each window is scaled on its own (its channels' RMS over its samples), so the result does not
+    depend on any other window. What is left is the spectral shape and the time course of each
+    channel; what is removed is its gain, which differs between people, electrodes and sessions.
+    A channel of zeros (padding) stays zeros.
+
+    Parameters
+    ----------
+    x : ndarray, shape (..., n_channels, n_times)
+        Microvolts.
+    rms_uv : float
+        The RMS every channel is given, in microvolts.
+
+    Returns
+    -------
+    ndarray of float32, the shape of ``x``
+    """
+    if not rms_uv > 0:
+        raise ValueError(f"Invalid value for the 'rms_uv' parameter: a positive number of microvolts, but got {rms_uv}.")
+    x = np.asarray(x, dtype=np.float32)
+    rms = np.sqrt(np.mean(np.square(x, dtype=np.float64), axis=-1, keepdims=True))
+    gain = np.divide(rms_uv, rms, out=np.zeros_like(rms), where=rms > 0)
+    return (x * gain).astype(np.float32)
 
 
 def a_law(x: np.ndarray, a: float = NEURIPT_A) -> np.ndarray:
