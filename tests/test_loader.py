@@ -219,7 +219,7 @@ def test_rejection_and_a_law(eegmmidb_store):
     assert np.all(np.diff(y) >= 0) and abs(y[5] - y[6]) < 1e-4  # monotone, continuous at 1/A
 
 
-def test_scale_channels_gives_every_channel_of_every_window_the_rms(eegmmidb_store):
+def test_scale_channels_gives_every_channel_of_every_window_the_rms(eegmmidb_store, monkeypatch):
     """Real EEGMMIDB windows: each channel of each window ends at the RMS asked for, scaled by one
     gain per channel and window (its shape kept), whatever else is in the batch; padding stays 0."""
     store = open_store(eegmmidb_store)
@@ -236,6 +236,10 @@ def test_scale_channels_gives_every_channel_of_every_window_the_rms(eegmmidb_sto
     per_channel = np.broadcast_to(6.6 / (np.linalg.norm(windows.astype(np.float64), axis=-1, keepdims=True) / np.sqrt(windows.shape[-1])), windows.shape)
     np.testing.assert_allclose(gain, per_channel[live], rtol=1e-4)
     np.testing.assert_array_equal(scale_channels(windows[3:4], 6.6), scaled[3:4])  # one window alone: the same values
+    import eegcorpus.loader.transforms
+
+    monkeypatch.setattr(eegcorpus.loader.transforms, "_SCALE_BLOCK_ROWS", 7)  # blocks that cut windows apart
+    np.testing.assert_array_equal(scale_channels(windows, 6.6), scaled)
     with pytest.raises(ValueError, match="'rms_uv' parameter"):
         scale_channels(windows, 0.0)
 
